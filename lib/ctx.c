@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/provider.h>
+
+#include "internal.h"
+
+enum m2m_err m2m_ctx_new(struct m2m_ctx **out)
+{
+	struct m2m_ctx *ctx = NULL;
+	enum m2m_err rc = M2M_ERR_NOMEM;
+
+	*out = NULL;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		goto out;
+	/*
+	 * A library context of our own, so that providers we load later
+	 * (PKCS#11, TPM) never change the application's default context.
+	 */
+	rc = M2M_ERR_CRYPTO;
+	ctx->libctx = OSSL_LIB_CTX_new();
+	if (!ctx->libctx)
+		goto out;
+	ctx->default_provider = OSSL_PROVIDER_load(ctx->libctx, "default");
+	if (!ctx->default_provider)
+		goto out;
+	*out = ctx;
+	ctx = NULL;
+	rc = M2M_OK;
+out:
+	ERR_clear_error();
+	m2m_ctx_free(ctx);
+	return rc;
+}
+
+void m2m_ctx_free(struct m2m_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->default_provider)
+		OSSL_PROVIDER_unload(ctx->default_provider);
+	OSSL_LIB_CTX_free(ctx->libctx);
+	free(ctx);
+}
+
+const char *m2m_ctx_detail(const struct m2m_ctx *ctx)
+{
+	return ctx ? ctx->detail : "";
+}
+
+enum m2m_err m2m_ctx_error(const struct m2m_ctx *ctx)
+{
+	return ctx ? ctx->err : M2M_OK;
+}
+
+void m2m_ctx_clear_error(struct m2m_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	ctx->err = M2M_OK;
+	ctx->detail[0] = '\0';
+}
+
+const char *m2m_version(void)
+{
+	return M2M_VERSION;
+}
+
+static void vset(struct m2m_ctx *ctx, enum m2m_err err, const char *fmt,
+		 va_list ap)
+{
+	int n;
+
+	ctx->err = err;
+	n = vsnprintf(ctx->detail, sizeof(ctx->detail), fmt, ap);
+	if (n < 0)
+		ctx->detail[0] = '\0';
+}
+
+enum m2m_err m2m_error(struct m2m_ctx *ctx, enum m2m_err err,
+		       const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!ctx)
+		return err;
+	va_start(ap, fmt);
+	vset(ctx, err, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+enum m2m_err m2m_error_ossl(struct m2m_ctx *ctx, enum m2m_err err,
+			    const char *fmt, ...)
+{
+	va_list ap;
+	unsigned long e;
+	size_t used;
+	const char *sep = ": ";
+
+	if (!ctx) {
+		ERR_clear_error();
+		return err;
+	}
+	va_start(ap, fmt);
+	vset(ctx, err, fmt, ap);
+	va_end(ap);
+	/* Oldest first: the first error is usually the cause. */
+	for (;;) {
+		const char *data = NULL, *reason;
+		int flags = 0;
+
+		e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags);
+		if (e == 0)
+			break;
+		used = strlen(ctx->detail);
+		if (used + 8 >= sizeof(ctx->detail))
+			continue;	/* keep draining the queue */
+		reason = ERR_reason_error_string(e);
+		if (!(flags & ERR_TXT_STRING) || !data)
+			data = "";
+		snprintf(ctx->detail + used, sizeof(ctx->detail) - used,
+			 "%s%s%s%s%s", sep, reason ? reason : "unknown error",
+			 *data ? " (" : "", data, *data ? ")" : "");
+		sep = "; ";
+	}
+	return err;
+}
+
+enum m2m_err m2m_error_prefix(struct m2m_ctx *ctx, const char *fmt, ...)
+{
+	char old[M2M_DETAIL_MAX];
+	char prefix[M2M_DETAIL_MAX];
+	va_list ap;
+	int n;
+
+	if (!ctx)
+		return M2M_ERR_INTERNAL;
+	va_start(ap, fmt);
+	n = vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return ctx->err;
+	memcpy(old, ctx->detail, sizeof(old));
+	/* A detail cut at M2M_DETAIL_MAX is still a useful detail. */
+	if (snprintf(ctx->detail, sizeof(ctx->detail), "%s%s%s", prefix,
+		     old[0] ? ": " : "", old) < 0)
+		ctx->detail[0] = '\0';
+	return ctx->err;
+}
+
+const char *m2m_quote(char out[M2M_QUOTE_MAX], const char *s, size_t len)
+{
+	size_t i, n = len > 40 ? 40 : len;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	if (n < len) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+	return out;
+}

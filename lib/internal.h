@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef M2M_INTERNAL_H
+#define M2M_INTERNAL_H
+
+/* What lib/ files share and the public headers do not show. */
+
+#include <stddef.h>
+
+#include <m2m/ctx.h>
+
+#define M2M_DETAIL_MAX 1024
+
+struct ossl_lib_ctx_st;
+
+struct m2m_ctx {
+	struct ossl_lib_ctx_st *libctx;	/* OSSL_LIB_CTX, owned */
+	void *default_provider;		/* OSSL_PROVIDER, loaded in libctx */
+	enum m2m_err err;
+	char detail[M2M_DETAIL_MAX];
+};
+
+/*
+ * Record err and a printf-formatted detail in ctx; returns err so callers
+ * can "return m2m_error(ctx, M2M_ERR_INVALID, ...)".  ctx may be NULL.
+ */
+enum m2m_err m2m_error(struct m2m_ctx *ctx, enum m2m_err err,
+		       const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * As m2m_error(), then append OpenSSL's error queue (and empty it):
+ * "DETAIL: lib-reason; lib-reason".  The one place that reads the queue.
+ */
+enum m2m_err m2m_error_ossl(struct m2m_ctx *ctx, enum m2m_err err,
+			    const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Put a printf-formatted prefix and ": " before the detail already in ctx
+ * (adding context on the way up: "column 'wifi': " + detail).  Returns the
+ * recorded code.  ctx may be NULL.
+ */
+enum m2m_err m2m_error_prefix(struct m2m_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Quote untrusted text for a detail: at most 40 bytes of s[0..len), non-
+ * printable bytes as '?', "..." appended when cut.  out must hold 48.
+ */
+#define M2M_QUOTE_MAX 48
+const char *m2m_quote(char out[M2M_QUOTE_MAX], const char *s, size_t len);
+
+#endif
