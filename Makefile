@@ -92,21 +92,21 @@ $(LIBM2M): $(LIB_OBJ)
 
 $(B)/bin/%: $(B)/cmd/%.o $(CLI_OBJ) $(LIBM2M)
 	@mkdir -p $(@D)
-	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@.tmp $^ $(LIBS) && mv -f $@.tmp $@
 
 $(B)/unit/%: $(B)/tests/unit/%.o $(LIBM2M)
 	@mkdir -p $(@D)
-	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@.tmp $^ $(LIBS) && mv -f $@.tmp $@
 
 # Replay drivers: each harness linked with a plain main() that runs it over
 # files, built with the project's compiler and flags (sanitizers included).
 $(B)/fuzz/replay_%: $(B)/fuzz/fuzz_%.o $(B)/fuzz/replay.o $(LIBM2M)
 	@mkdir -p $(@D)
-	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@.tmp $^ $(LIBS) && mv -f $@.tmp $@
 
 $(B)/bench/%: $(B)/bench/%.o $(LIBM2M)
 	@mkdir -p $(@D)
-	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@.tmp $^ $(LIBS) && mv -f $@.tmp $@
 
 $(B)/m2m.pc: m2m.pc.in $(B)/.flags
 	@mkdir -p $(@D)
@@ -120,7 +120,7 @@ FUZZ_CFLAGS = -std=gnu11 -g -O1 -Iinclude -DM2M_VERSION='"$(VERSION)"' \
 fuzz: $(FUZZERS)
 $(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC) $(wildcard include/m2m/*.h)
 	@mkdir -p $(@D)
-	$(QUIET_LINK)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+	$(QUIET_LINK)$(CLANG) $(FUZZ_CFLAGS) -o $@.tmp $< $(LIB_SRC) $(LIBS) && mv -f $@.tmp $@
 
 check:
 	$(Q)scripts/install-deps
@@ -133,8 +133,6 @@ bench: all $(BENCHES)
 	$(Q)B=$(B) bench/run
 
 demo:
-	$(Q)scripts/install-deps
-	$(Q)$(MAKE) --no-print-directory all
 	$(Q)B=$(B) scripts/demo
 
 lint-man:

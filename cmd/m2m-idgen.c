@@ -232,18 +232,14 @@ static void batch_write(struct batch *b, uint64_t lineno, const char *hex,
 static int batch_row(struct batch *b, const char *line, size_t len,
 		     uint64_t lineno)
 {
-	uint8_t bin[M2M_PPID_MAX];
 	char hex[M2M_PPID_HEX_MAX];
-	size_t n, hexlen;
+	size_t hexlen;
 	uint64_t first;
 	enum m2m_err rc;
 
 	rc = m2m_csv_split(b->ctx, &b->row, line, len);
 	if (rc == M2M_OK)
 		rc = m2m_manifest_row(b->ctx, &b->m, &b->row, &b->dev);
-	if (rc == M2M_OK)
-		rc = m2m_ppid_encode(b->ctx, &b->dev.ppid, bin, sizeof(bin),
-				     &n);
 	if (rc == M2M_OK)
 		rc = m2m_ppid_to_hex(b->ctx, &b->dev.ppid, hex, sizeof(hex),
 				     &hexlen);
@@ -252,7 +248,8 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 			  m2m_ctx_detail(b->ctx));
 		return 1;
 	}
-	if (m2m_seen_find(b->ppids, bin, n, &first)) {
+	/* The hex form is canonical, so it is as good a key as the bytes. */
+	if (m2m_seen_find(b->ppids, hex, hexlen, &first)) {
 		cli_error("%s:%llu: duplicate ppid %s (first on line %llu)",
 			  b->name, (unsigned long long)lineno, hex,
 			  (unsigned long long)first);
@@ -265,7 +262,7 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 			  (unsigned long long)first);
 		return 1;
 	}
-	rc = m2m_seen_add(b->ctx, b->ppids, bin, n, lineno, NULL);
+	rc = m2m_seen_add(b->ctx, b->ppids, hex, hexlen, lineno, NULL);
 	if (rc == M2M_OK)
 		rc = m2m_seen_add(b->ctx, b->serials, b->dev.serial,
 				  b->dev.serial_len, lineno, NULL);
@@ -333,6 +330,8 @@ static int run_batch(struct m2m_ctx *ctx, const char *path, int json)
 		status = CLI_EXIT_SYSTEM;
 		goto out;
 	}
+	/* Rows are small and many: write in large blocks. */
+	setvbuf(stdout, NULL, _IOFBF, 64 * 1024);
 	b->ctx = ctx;
 	b->name = strcmp(path, "-") ? path : "<stdin>";
 	b->json = json;

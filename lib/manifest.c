@@ -232,8 +232,12 @@ enum m2m_err m2m_csv_split(struct m2m_ctx *ctx, struct m2m_csv_row *row,
 						 "field %zu: text after the closing quote",
 						 row->n + 1);
 		} else {
-			while (i < len && line[i] != ',')
-				row->buf[o++] = line[i++];
+			const char *comma = memchr(line + i, ',', len - i);
+			size_t n = comma ? (size_t)(comma - line) - i : len - i;
+
+			memcpy(row->buf + o, line + i, n);
+			i += n;
+			o += n;
 			while (o > start && is_blank(row->buf[o - 1]))
 				o--;
 		}
@@ -384,39 +388,49 @@ enum m2m_err m2m_manifest_row(struct m2m_ctx *ctx,
 
 /* ---- duplicate index ----------------------------------------------------- */
 
+/*
+ * Open addressing with linear probing over 8-byte slots (a 32-bit hash and
+ * an arena offset), at most half full; each arena record is
+ * [uint32 len][uint64 tag][key].  Small slots keep a million-row manifest's
+ * index in a few tens of megabytes.
+ */
 #define SEEN_EMPTY UINT32_MAX
+#define SEEN_HDR 12
 
-struct seen_entry {
-	uint64_t hash;
-	uint64_t tag;
-	uint32_t off;	/* key in the arena; SEEN_EMPTY: free slot */
-	uint32_t len;
+struct seen_slot {
+	uint32_t hash;
+	uint32_t off;	/* record in the arena; SEEN_EMPTY: free slot */
 };
 
 struct m2m_seen {
-	struct seen_entry *tab;
+	struct seen_slot *tab;
 	size_t mask;		/* table size - 1; size is a power of two */
 	size_t count;
 	unsigned char *arena;
 	size_t used, cap;
 };
 
-static uint64_t seen_hash(const unsigned char *k, size_t len)
+static uint32_t seen_hash(const unsigned char *k, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a, then a mixer */
-	size_t i;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
 
-	for (i = 0; i < len; i++)
-		h = (h ^ k[i]) * 0x100000001b3ULL;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
+	/* Eight bytes at a time, multiply and fold; keys are short. */
+	for (; len >= 8; k += 8, len -= 8) {
+		memcpy(&w, k, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	w = 0;
+	if (len)
+		memcpy(&w, k, len);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 29;
+	return (uint32_t)h;
 }
 
-static struct seen_entry *seen_table(size_t size)
+static struct seen_slot *seen_table(size_t size)
 {
-	struct seen_entry *tab = malloc(size * sizeof(*tab));
+	struct seen_slot *tab = malloc(size * sizeof(*tab));
 	size_t i;
 
 	if (!tab)
@@ -461,7 +475,7 @@ size_t m2m_seen_count(const struct m2m_seen *s)
 static int seen_grow(struct m2m_seen *s)
 {
 	size_t size = (s->mask + 1) * 2, i;
-	struct seen_entry *tab = seen_table(size);
+	struct seen_slot *tab = seen_table(size);
 
 	if (!tab)
 		return -1;
@@ -482,31 +496,43 @@ static int seen_grow(struct m2m_seen *s)
 }
 
 /* The slot holding key, or the free slot where it would go. */
-static size_t seen_slot(const struct m2m_seen *s, uint64_t h, const void *key,
-			size_t len)
+static size_t seen_lookup(const struct m2m_seen *s, uint32_t h,
+			  const void *key, size_t len)
 {
 	size_t j;
 
 	for (j = h & s->mask; s->tab[j].off != SEEN_EMPTY;
 	     j = (j + 1) & s->mask) {
-		const struct seen_entry *e = &s->tab[j];
+		const unsigned char *rec = s->arena + s->tab[j].off;
+		uint32_t rlen;
 
-		if (e->hash == h && e->len == len &&
-		    (len == 0 || memcmp(s->arena + e->off, key, len) == 0))
+		if (s->tab[j].hash != h)
+			continue;
+		memcpy(&rlen, rec, sizeof(rlen));
+		if (rlen == len &&
+		    (len == 0 || memcmp(rec + SEEN_HDR, key, len) == 0))
 			break;
 	}
 	return j;
 }
 
+static uint64_t seen_tag(const struct m2m_seen *s, size_t j)
+{
+	uint64_t tag;
+
+	memcpy(&tag, s->arena + s->tab[j].off + 4, sizeof(tag));
+	return tag;
+}
+
 int m2m_seen_find(const struct m2m_seen *s, const void *key, size_t len,
 		  uint64_t *tag)
 {
-	size_t j = seen_slot(s, seen_hash(key, len), key, len);
+	size_t j = seen_lookup(s, seen_hash(key, len), key, len);
 
 	if (s->tab[j].off == SEEN_EMPTY)
 		return 0;
 	if (tag)
-		*tag = s->tab[j].tag;
+		*tag = seen_tag(s, j);
 	return 1;
 }
 
@@ -514,22 +540,23 @@ enum m2m_err m2m_seen_add(struct m2m_ctx *ctx, struct m2m_seen *s,
 			  const void *key, size_t len, uint64_t tag,
 			  uint64_t *first)
 {
-	uint64_t h = seen_hash(key, len);
-	size_t j = seen_slot(s, h, key, len);
+	uint32_t h = seen_hash(key, len), rlen;
+	size_t j = seen_lookup(s, h, key, len), need;
 
 	if (s->tab[j].off != SEEN_EMPTY) {
 		if (first)
-			*first = s->tab[j].tag;
+			*first = seen_tag(s, j);
 		return M2M_ERR_DUPLICATE;
 	}
-	if (len > UINT32_MAX || s->used + len >= SEEN_EMPTY)
-		return m2m_error(ctx, M2M_ERR_NOMEM,
-				 "duplicate index is full");
-	if (s->used + len > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
+	if (len > UINT32_MAX - SEEN_HDR ||
+	    s->used + SEEN_HDR + len >= SEEN_EMPTY)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "duplicate index is full");
+	need = s->used + SEEN_HDR + len;
+	if (need > s->cap) {
+		size_t cap = s->cap ? s->cap : 64 * 1024;
 		unsigned char *a;
 
-		while (cap < s->used + len)
+		while (cap < need)
 			cap *= 2;
 		a = realloc(s->arena, cap);
 		if (!a)
@@ -537,13 +564,14 @@ enum m2m_err m2m_seen_add(struct m2m_ctx *ctx, struct m2m_seen *s,
 		s->arena = a;
 		s->cap = cap;
 	}
+	rlen = (uint32_t)len;
+	memcpy(s->arena + s->used, &rlen, sizeof(rlen));
+	memcpy(s->arena + s->used + 4, &tag, sizeof(tag));
 	if (len)
-		memcpy(s->arena + s->used, key, len);
+		memcpy(s->arena + s->used + SEEN_HDR, key, len);
 	s->tab[j].hash = h;
-	s->tab[j].tag = tag;
 	s->tab[j].off = (uint32_t)s->used;
-	s->tab[j].len = (uint32_t)len;
-	s->used += len;
+	s->used = need;
 	s->count++;
 	if (s->count * 2 > s->mask + 1 && seen_grow(s) < 0)
 		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");

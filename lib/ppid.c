@@ -42,15 +42,17 @@ static const unsigned char kind_len[] = {
 static const char hexdig_upper[] = "0123456789ABCDEF";
 static const char hexdig_lower[] = "0123456789abcdef";
 
+/* Value of a hex digit, or -1: a table, for the batch path. */
+static const signed char hexvals[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+	['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+	['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
 static int hexval(unsigned char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return hexvals[c] - 1;	/* stored off by one so that 0 means "none" */
 }
 
 static int valid_tech(enum m2m_tech t)
@@ -304,17 +306,19 @@ static int split_parts(const char *s, size_t len, size_t n,
 	return k == n ? 0 : -1;
 }
 
-static enum m2m_err parse_wmbus(struct m2m_ctx *ctx, const char *q,
-				const char *s, size_t len, uint8_t out[8])
+static enum m2m_err parse_wmbus(struct m2m_ctx *ctx, const char *s,
+				size_t len, uint8_t out[8])
 {
 	const char *part[4];
+	char q[M2M_QUOTE_MAX];
 	size_t plen[4], i;
 	unsigned code = 0;
 	int hi, lo;
 
 	if (split_parts(s, len, 4, part, plen) < 0)
 		return m2m_error(ctx, M2M_ERR_INVALID,
-				 "'%s' is not MFR:ID:VER:TYPE like %s", q,
+				 "'%s' is not MFR:ID:VER:TYPE like %s",
+				 m2m_quote(q, s, len),
 				 registry[M2M_TECH_WMBUS].example);
 	if (plen[0] != 3)
 		goto bad_mfr;
@@ -350,20 +354,22 @@ static enum m2m_err parse_wmbus(struct m2m_ctx *ctx, const char *q,
 	return M2M_OK;
 bad_mfr:
 	return m2m_error(ctx, M2M_ERR_INVALID,
-			 "'%s': the manufacturer must be three letters A-Z", q);
+			 "'%s': the manufacturer must be three letters A-Z",
+			 m2m_quote(q, s, len));
 bad_id:
 	return m2m_error(ctx, M2M_ERR_INVALID,
 			 "'%s': the identification number must be eight decimal digits",
-			 q);
+			 m2m_quote(q, s, len));
 bad_byte:
 	return m2m_error(ctx, M2M_ERR_INVALID,
 			 "'%s': version and device type must be two hex digits each",
-			 q);
+			 m2m_quote(q, s, len));
 }
 
-static enum m2m_err parse_imei(struct m2m_ctx *ctx, const char *q,
-			       const char *s, size_t len, uint8_t out[8])
+static enum m2m_err parse_imei(struct m2m_ctx *ctx, const char *s,
+			       size_t len, uint8_t out[8])
 {
+	char q[M2M_QUOTE_MAX];
 	size_t i;
 
 	if (len != 15)
@@ -378,7 +384,7 @@ static enum m2m_err parse_imei(struct m2m_ctx *ctx, const char *q,
 	return M2M_OK;
 bad:
 	return m2m_error(ctx, M2M_ERR_INVALID, "'%s' is not 15 decimal digits",
-			 q);
+			 m2m_quote(q, s, len));
 }
 
 enum m2m_err m2m_ppid_set_text(struct m2m_ctx *ctx, struct m2m_ppid *p,
@@ -398,26 +404,27 @@ enum m2m_err m2m_ppid_set_text(struct m2m_ctx *ctx, struct m2m_ppid *p,
 				 registry[t].name);
 	if (len == 0)
 		return m2m_error(ctx, M2M_ERR_INVALID, "empty address");
-	m2m_quote(q, text, len);
 
+	/* Quoting is for messages only: done on the error paths. */
 	switch (registry[t].kind) {
 	case EUI48:
 	case EUI64:
 		n = parse_hex_bytes(text, len, a, kind_len[registry[t].kind]);
 		if (n != kind_len[registry[t].kind])
 			return m2m_error(ctx, M2M_ERR_INVALID,
-					 "'%s' is not %s hex bytes like %s", q,
+					 "'%s' is not %s hex bytes like %s",
+					 m2m_quote(q, text, len),
 					 registry[t].kind == EUI48 ? "six" :
 					 "eight", registry[t].example);
 		break;
 	case WMBUS:
-		rc = parse_wmbus(ctx, q, text, len, a);
+		rc = parse_wmbus(ctx, text, len, a);
 		if (rc != M2M_OK)
 			return rc;
 		n = 8;
 		break;
 	case IMEI:
-		rc = parse_imei(ctx, q, text, len, a);
+		rc = parse_imei(ctx, text, len, a);
 		if (rc != M2M_OK)
 			return rc;
 		n = 8;
@@ -427,17 +434,19 @@ enum m2m_err m2m_ppid_set_text(struct m2m_ctx *ctx, struct m2m_ppid *p,
 		n = parse_hex_bytes(text, len, a, M2M_ADDR_MAX + 1);
 		if (n < 0)
 			return m2m_error(ctx, M2M_ERR_INVALID,
-					 "'%s' is not hex bytes like %s", q,
+					 "'%s' is not hex bytes like %s",
+					 m2m_quote(q, text, len),
 					 registry[t].example);
 		if (!nfc_len_ok((size_t)n))
 			return m2m_error(ctx, M2M_ERR_INVALID,
 					 "'%s' is %d bytes long; an NFC UID is 4, 7 or 10 bytes",
-					 q, n);
+					 m2m_quote(q, text, len), n);
 		break;
 	}
 	problem = addr_problem(t, a, (size_t)n, why, sizeof(why));
 	if (problem)
-		return m2m_error(ctx, M2M_ERR_INVALID, "'%s' %s", q, problem);
+		return m2m_error(ctx, M2M_ERR_INVALID, "'%s' %s",
+				 m2m_quote(q, text, len), problem);
 	store(p, t, a, (size_t)n);
 	return M2M_OK;
 }
