@@ -132,8 +132,12 @@ enum m2m_err m2m_lines_next(struct m2m_ctx *ctx, struct m2m_lines *lr,
 		nl = memchr(lr->buf + lr->start, '\n', lr->end - lr->start);
 		if (nl)
 			break;
-		/* No newline yet: too long already ("\r" may still go)? */
-		if (lr->end - lr->start > M2M_LINE_MAX + 1) {
+		/*
+		 * No newline yet: too long already?  A "\r" may still go, and
+		 * on the first line a byte order mark.
+		 */
+		if (lr->end - lr->start > M2M_LINE_MAX + 1 +
+		    (lr->lineno == 0 ? 3 : 0)) {
 			enum m2m_err rc;
 
 			*lineno = ++lr->lineno;

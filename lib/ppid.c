@@ -390,7 +390,7 @@ bad:
 enum m2m_err m2m_ppid_set_text(struct m2m_ctx *ctx, struct m2m_ppid *p,
 			       enum m2m_tech t, const char *text, size_t len)
 {
-	uint8_t a[M2M_ADDR_MAX];
+	uint8_t a[M2M_ADDR_MAX + 1];	/* + 1: to see that an NFC UID is too long */
 	char q[M2M_QUOTE_MAX], why[96];
 	const char *problem;
 	enum m2m_err rc;

@@ -100,9 +100,9 @@ enum m2m_err m2m_manifest_header(struct m2m_ctx *ctx, struct m2m_manifest *m,
 /*
  * Read one data row into *dev: the serial number (checked with
  * m2m_device_serial_check()) and the PPID made of every non-empty
- * technology cell.  Returns M2M_ERR_INVALID, with a detail naming the
- * column, for a wrong number of fields, a bad serial, a bad address or a
- * row with no address at all.
+ * technology cell.  Returns M2M_ERR_INVALID for a wrong number of fields,
+ * a bad serial or address (the detail starts "column 'NAME': ") or a row
+ * with no address at all.
  */
 enum m2m_err m2m_manifest_row(struct m2m_ctx *ctx,
 			      const struct m2m_manifest *m,
