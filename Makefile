@@ -26,9 +26,9 @@ CLANG ?= clang
 PKG_CONFIG ?= pkg-config
 INSTALL ?= install
 
-DEPS_PC = libcrypto
+DEPS_PC = libcrypto sqlite3
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS_PC) 2>/dev/null)
-DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PC) 2>/dev/null || echo -lcrypto)
+DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PC) 2>/dev/null || echo -lcrypto -lsqlite3)
 
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef M2M_LEDGER_H
+#define M2M_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <m2m/ctx.h>
+
+/*
+ * The ledger of a CA: every issued certificate, every CRL, and an
+ * append-only audit log whose entries are chained by SHA-256, so that any
+ * change behind the tool's back is detectable.
+ *
+ * One interface, several storage back-ends behind one ops table
+ * (lib/ledger/): SQLite, the embedded default, and PostgreSQL.  Records are
+ * written inside write transactions (m2m_ledger_begin/commit); a
+ * certificate is handed out only after the transaction holding its record
+ * has committed.  Several processes may write to one ledger at once: the
+ * back-end serialises write transactions (waiting for a lock with a
+ * timeout), and uniqueness is enforced by the database itself.
+ */
+
+struct m2m_ledger;
+
+#define M2M_CERT_SERIAL_HEX_MAX	41	/* 20 octets in hex, with NUL */
+#define M2M_AUDIT_HASH_LEN	32	/* SHA-256 */
+
+enum m2m_cert_status {
+	M2M_CERT_VALID = 0,
+	M2M_CERT_REVOKED = 1
+};
+
+/*
+ * One certificate's record.  Strings are NUL-terminated.  In records the
+ * ledger returns, pointers are borrowed from the ledger and valid until
+ * the next call on it.
+ */
+struct m2m_cert_record {
+	const char *serial;	/* certificate serial: lower-case hex, even
+				   length, as in the DER INTEGER's content */
+	const char *profile;	/* "idevid", "ldevid", "ca", ... */
+	const char *subject;	/* RFC 4514 string */
+	const uint8_t *ppid;	/* PPID bytes, or NULL */
+	size_t ppid_len;
+	const char *device_serial;	/* may be NULL */
+	const char *vouched_by;	/* serial of the certificate that
+				   authenticated the request, or NULL */
+	int64_t issued_at;	/* seconds since the epoch, UTC */
+	int64_t not_before;
+	int64_t not_after;	/* 253402300799 for 99991231235959Z */
+	enum m2m_cert_status status;
+	int64_t revoked_at;	/* 0 unless revoked */
+	int reason;		/* RFC 5280 CRLReason code, -1 unless revoked */
+	const uint8_t *der;	/* the certificate */
+	size_t der_len;
+};
+
+/* What an insertion collided with. */
+enum m2m_ledger_conflict {
+	M2M_CONFLICT_NONE = 0,
+	M2M_CONFLICT_SERIAL,	/* the certificate serial exists: retry with
+				   a new one */
+	M2M_CONFLICT_PPID	/* the PPID already has a valid certificate of
+				   this profile */
+};
+
+#define M2M_LEDGER_CREATE	0x1	/* create the ledger if absent */
+#define M2M_LEDGER_READONLY	0x2	/* open for reading only */
+
+/*
+ * Open the ledger at location: "sqlite:PATH", a bare PATH (SQLite), or a
+ * "postgresql://..." URI (when built with that back-end).  With
+ * M2M_LEDGER_CREATE a missing SQLite file is created with the current
+ * schema; without it a missing ledger is M2M_ERR_NOT_FOUND.  Returns
+ * M2M_ERR_INVALID for a file that is not a ledger (or a newer schema),
+ * M2M_ERR_UNSUPPORTED for an unknown scheme, M2M_ERR_BACKEND for database
+ * failures.  Caller owns *out; free with m2m_ledger_close().
+ */
+enum m2m_err m2m_ledger_open(struct m2m_ctx *ctx, const char *location,
+			     unsigned flags, struct m2m_ledger **out);
+
+/* Close a ledger, rolling back an open transaction.  Accepts NULL. */
+void m2m_ledger_close(struct m2m_ledger *l);
+
+/* The schema version the ledger holds. */
+int m2m_ledger_schema_version(const struct m2m_ledger *l);
+
+/*
+ * Start a write transaction: waits up to the busy timeout (10 s) for
+ * other writers, then M2M_ERR_BACKEND ("ledger is busy").  Transactions do
+ * not nest: begin while one is open is M2M_ERR_USAGE.
+ */
+enum m2m_err m2m_ledger_begin(struct m2m_ctx *ctx, struct m2m_ledger *l);
+
+/*
+ * Commit the open transaction durably.  On failure the transaction is
+ * rolled back and nothing of it is recorded.
+ */
+enum m2m_err m2m_ledger_commit(struct m2m_ctx *ctx, struct m2m_ledger *l);
+
+/* Roll back the open transaction, if any.  Never fails. */
+void m2m_ledger_rollback(struct m2m_ctx *ctx, struct m2m_ledger *l);
+
+/*
+ * Record a new certificate (in an open transaction; M2M_ERR_USAGE
+ * otherwise).  Its status must be M2M_CERT_VALID.  On a uniqueness
+ * conflict returns M2M_ERR_DUPLICATE, sets *conflict (may be NULL) and
+ * records nothing; the transaction stays usable.
+ */
+enum m2m_err m2m_ledger_add_cert(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				 const struct m2m_cert_record *rec,
+				 enum m2m_ledger_conflict *conflict);
+
+/*
+ * The record of the certificate with this serial (hex, either case, with
+ * or without leading zero octets) into *out.  M2M_ERR_NOT_FOUND if none.
+ */
+enum m2m_err m2m_ledger_get_cert(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				 const char *serial,
+				 struct m2m_cert_record *out);
+
+/*
+ * The valid (not revoked) certificate of profile for this PPID into *out;
+ * M2M_ERR_NOT_FOUND if there is none.  Expiry is not considered.
+ */
+enum m2m_err m2m_ledger_find_valid(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				   const char *profile, const uint8_t *ppid,
+				   size_t ppid_len,
+				   struct m2m_cert_record *out);
+
+/*
+ * Mark a certificate revoked at revoked_at with an RFC 5280 reason (in an
+ * open transaction).  M2M_ERR_NOT_FOUND if no such serial,
+ * M2M_ERR_INVALID if it is already revoked.
+ */
+enum m2m_err m2m_ledger_revoke(struct m2m_ctx *ctx, struct m2m_ledger *l,
+			       const char *serial, int64_t revoked_at,
+			       int reason);
+
+/* Which records m2m_ledger_list() visits; zeroed fields select all. */
+struct m2m_ledger_filter {
+	int status;		/* 0 any, 1 valid, 2 revoked, 3 expired */
+	int64_t now;		/* for status 1 and 3: the time to compare
+				   not_after with */
+	const char *profile;	/* or NULL */
+	const uint8_t *ppid;	/* or NULL */
+	size_t ppid_len;
+};
+
+/*
+ * Call fn for every record that passes filter, in order of issuance,
+ * in constant memory.  A non-zero return from fn stops the walk and is
+ * returned as M2M_ERR_INTERNAL unless fn recorded its own error: fn
+ * returns an enum m2m_err, and that code is returned.
+ */
+enum m2m_err m2m_ledger_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
+			     const struct m2m_ledger_filter *filter,
+			     enum m2m_err (*fn)(void *arg,
+						const struct m2m_cert_record *),
+			     void *arg);
+
+/*
+ * Take the next CRL number (1, 2, ...; in an open transaction) and record
+ * the CRL made with it: its thisUpdate and DER.
+ */
+enum m2m_err m2m_ledger_next_crl_number(struct m2m_ctx *ctx,
+					struct m2m_ledger *l, uint64_t *number);
+enum m2m_err m2m_ledger_add_crl(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				uint64_t number, int64_t this_update,
+				const uint8_t *der, size_t der_len);
+
+/* ---- the audit log ------------------------------------------------------ */
+
+/*
+ * One audit entry.  hash = SHA-256 over the canonical encoding
+ *   seq (8 octets, big-endian) || time (8, big-endian, signed)
+ *   || len(op) (4, big-endian) || op || len(detail) (4) || detail
+ *   || prev_hash (32)
+ * where prev_hash is the previous entry's hash, 32 zero octets for the
+ * first entry (seq 1).
+ */
+struct m2m_audit_entry {
+	uint64_t seq;		/* 1, 2, 3, ... without gaps */
+	int64_t time;		/* seconds since the epoch */
+	const char *op;		/* "init", "issue", "revoke", "crl", ... */
+	const char *detail;	/* one JSON object, as text */
+	uint8_t prev_hash[M2M_AUDIT_HASH_LEN];
+	uint8_t hash[M2M_AUDIT_HASH_LEN];
+};
+
+/*
+ * Append an entry (in an open transaction), chained to the current last
+ * one.  op is a short lower-case word; detail a JSON object (not checked).
+ */
+enum m2m_err m2m_ledger_audit(struct m2m_ctx *ctx, struct m2m_ledger *l,
+			      int64_t time, const char *op,
+			      const char *detail);
+
+/*
+ * Call fn for each audit entry in order of seq, in constant memory.
+ * A non-OK return from fn stops the walk and is returned.
+ */
+enum m2m_err m2m_ledger_audit_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				   enum m2m_err (*fn)(void *arg,
+						      const struct m2m_audit_entry *),
+				   void *arg);
+
+/*
+ * Recompute the whole chain.  M2M_OK and *count (may be NULL) the number of
+ * entries if it is intact; M2M_ERR_VERIFY if not, with *bad (may be NULL)
+ * the seq of the first entry that does not match and a detail saying what
+ * differs ("entry 17: hash does not match its contents", "entry 9 is
+ * missing", ...).
+ */
+enum m2m_err m2m_ledger_audit_verify(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				     uint64_t *count, uint64_t *bad);
+
+/* Compute an entry's hash from its other fields (for verifiers). */
+enum m2m_err m2m_audit_entry_hash(struct m2m_ctx *ctx,
+				  const struct m2m_audit_entry *e,
+				  uint8_t hash[M2M_AUDIT_HASH_LEN]);
+
+#endif
