@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef M2M_KEY_H
+#define M2M_KEY_H
+
+#include <stddef.h>
+
+#include <m2m/ctx.h>
+
+/*
+ * Private keys wherever they live, behind one interface.  A key is named by
+ * a URI (shared/spec/profiles.md, "Key and certificate locations"):
+ *   file:/path/dev.key  or a bare path     a PEM private key file
+ *   pkcs11:...                             a PKCS#11 token object
+ *   tpm2:handle=0x81020000                 a persistent TPM 2.0 key
+ * Each scheme is one back-end in lib/keystore/ behind one ops table; the
+ * rest of the library only ever signs through the OpenSSL EVP_PKEY that a
+ * struct m2m_key carries, so a CA or a device key works the same wherever
+ * it is.  (This version has the file back-end.)
+ */
+
+struct m2m_key;
+
+enum m2m_key_alg {
+	M2M_KEY_EC_P256 = 0,	/* the default */
+	M2M_KEY_EC_P384,
+	M2M_KEY_RSA2048,
+	M2M_KEY_RSA3072,
+	M2M_KEY_ED25519,
+	M2M_KEY_ALG_COUNT
+};
+
+/* "ec-p256", "ec-p384", "rsa2048", "rsa3072", "ed25519"; NULL if unknown. */
+const char *m2m_key_alg_name(enum m2m_key_alg alg);
+
+/* The algorithm named name (case-insensitive), or -1. */
+int m2m_key_alg_lookup(const char *name);
+
+/*
+ * A secret (passphrase, PIN) comes from a source, never from a plain
+ * argument that would show in argv:
+ *   pass:TEXT   the text itself (works, but visible in ps: commands warn)
+ *   env:VAR     the environment variable VAR
+ *   file:PATH   the first line of the file PATH
+ *   fd:N        the first line read from file descriptor N
+ * Read the secret named by source into buf[0..size), NUL-terminated,
+ * without its line end; *len (may be NULL) gets its length.  Returns
+ * M2M_ERR_INVALID for a malformed source or a secret that does not fit,
+ * M2M_ERR_NOT_FOUND for an unset variable, M2M_ERR_IO for an unreadable
+ * file or descriptor.  The detail names the source, never the secret.
+ * The caller wipes buf (m2m_secret_wipe) when done.
+ */
+enum m2m_err m2m_secret_read(struct m2m_ctx *ctx, const char *source,
+			     char *buf, size_t size, size_t *len);
+
+/* Overwrite buf[0..size) with zeros in a way the compiler keeps. */
+void m2m_secret_wipe(void *buf, size_t size);
+
+/* Options for generating and loading keys. */
+struct m2m_key_opts {
+	const char *pass_source;	/* passphrase source for file keys:
+					   generate encrypts with it (AES-256),
+					   load decrypts with it; NULL: none */
+	int force;			/* generate: replace an existing key */
+};
+
+/*
+ * Generate a key of algorithm alg at uri, inside its back-end (file: a new
+ * PEM file created O_EXCL|O_NOFOLLOW with mode 0600, written to a
+ * temporary name and renamed).  Refuses to replace an existing key
+ * (M2M_ERR_DUPLICATE) unless opts->force.  opts may be NULL.
+ * Returns M2M_ERR_INVALID for a malformed URI, M2M_ERR_UNSUPPORTED for a
+ * scheme or algorithm the back-end cannot do, M2M_ERR_IO, M2M_ERR_CRYPTO.
+ * Caller owns *out; free with m2m_key_free().
+ */
+enum m2m_err m2m_key_generate(struct m2m_ctx *ctx, const char *uri,
+			      enum m2m_key_alg alg,
+			      const struct m2m_key_opts *opts,
+			      struct m2m_key **out);
+
+/*
+ * Load the key at uri.  M2M_ERR_NOT_FOUND if there is none,
+ * M2M_ERR_INVALID if it is not a private key we can use (or is encrypted
+ * and no passphrase source was given), M2M_ERR_VERIFY for a wrong
+ * passphrase ("wrong passphrase for 'URI'").  opts may be NULL.
+ * Caller owns *out; free with m2m_key_free().
+ */
+enum m2m_err m2m_key_load(struct m2m_ctx *ctx, const char *uri,
+			  const struct m2m_key_opts *opts,
+			  struct m2m_key **out);
+
+/* Free a key handle (the key itself stays where it is).  Accepts NULL. */
+void m2m_key_free(struct m2m_key *key);
+
+/* The key's URI as given.  Borrowed. */
+const char *m2m_key_uri(const struct m2m_key *key);
+
+/* The key's algorithm. */
+enum m2m_key_alg m2m_key_get_alg(const struct m2m_key *key);
+
+/*
+ * The DER SubjectPublicKeyInfo of the key into *der (caller frees with
+ * free()) and *len.
+ */
+enum m2m_err m2m_key_public_der(struct m2m_ctx *ctx, const struct m2m_key *key,
+				unsigned char **der, size_t *len);
+
+#endif

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef M2M_PROFILE_H
+#define M2M_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <m2m/ctx.h>
+
+/*
+ * Certificate profiles of a CA (shared/spec/profiles.md), kept in the CA
+ * directory as a small text file, "profiles.conf":
+ *
+ *   # comment
+ *   [ca]
+ *   crl-validity = 7d
+ *
+ *   [idevid]
+ *   type = idevid
+ *   hw-type = 1.3.6.1.4.1.99999.1.1
+ *   subject = O=Example Devices Ltd,OU=Factory 1
+ *   ...
+ *
+ * Sections are profiles (the name in brackets), plus the optional [ca]
+ * section for CA-wide settings.  Each line is "key = value"; blank lines
+ * and lines starting with '#' are ignored; keys are lower case; values are
+ * trimmed; a key may appear once per section.  m2m_profiles_format()
+ * writes the canonical form, which parses back to the same settings.
+ */
+
+#define M2M_PROFILES_MAX	16	/* profiles in one file */
+#define M2M_PROFILE_NAME_MAX	32	/* name, with NUL: [a-z0-9-], 1..31 */
+#define M2M_OID_TEXT_MAX	128	/* dotted OID, with NUL */
+#define M2M_DN_TEXT_MAX		512	/* subject template, with NUL */
+#define M2M_URL_TEXT_MAX	256	/* masa-url, with NUL */
+#define M2M_PATH_TEXT_MAX	256	/* trust-anchors file, with NUL */
+#define M2M_PROFILES_TEXT_MAX	(64 * 1024)	/* largest file accepted */
+
+enum m2m_profile_type {
+	M2M_PROFILE_IDEVID = 0,	/* manufacturer-installed, 802.1AR IDevID */
+	M2M_PROFILE_LDEVID	/* locally significant, 802.1AR LDevID */
+};
+
+/* keyUsage bits a profile may ask for (key-usage = ...). */
+#define M2M_KU_DIGITAL_SIGNATURE	0x1	/* digitalSignature */
+#define M2M_KU_KEY_ENCIPHERMENT		0x2	/* keyEncipherment */
+#define M2M_KU_KEY_AGREEMENT		0x4	/* keyAgreement */
+
+/* extendedKeyUsage purposes (extended-key-usage = ...). */
+#define M2M_EKU_CLIENT_AUTH	0x1	/* clientAuth */
+#define M2M_EKU_SERVER_AUTH	0x2	/* serverAuth */
+
+/* Names a request may carry in subjectAltName (request-names = ...). */
+#define M2M_SAN_DNS	0x1	/* dns */
+#define M2M_SAN_URI	0x2	/* uri */
+
+struct m2m_profile {
+	char name[M2M_PROFILE_NAME_MAX];
+	enum m2m_profile_type type;		/* type = idevid | ldevid */
+	char hw_type[M2M_OID_TEXT_MAX];		/* hw-type = OID; "" unset */
+	char subject[M2M_DN_TEXT_MAX];		/* subject = DN template
+						   (RFC 4514 order as written,
+						   "O=...,OU=..."); "" = none
+						   (ldevid: the IDevID's) */
+	unsigned key_algs;			/* key-algorithms = names;
+						   bit (1 << enum m2m_key_alg) */
+	int64_t lifetime_days;			/* lifetime = forever | Nd;
+						   0 = forever (99991231235959Z) */
+	int subject_key_id;			/* subject-key-id = yes | no */
+	unsigned key_usage;			/* key-usage = names | none */
+	unsigned ext_key_usage;			/* extended-key-usage =
+						   names | none */
+	unsigned request_names;			/* request-names = dns uri |
+						   none */
+	char masa_url[M2M_URL_TEXT_MAX];	/* masa-url = URL; "" none */
+	char trust_anchors[M2M_PATH_TEXT_MAX];	/* trust-anchors = FILE,
+						   relative to the CA
+						   directory (ldevid) */
+};
+
+struct m2m_profiles {
+	int64_t crl_validity_days;		/* [ca] crl-validity = Nd */
+	size_t n;
+	struct m2m_profile p[M2M_PROFILES_MAX];
+};
+
+/*
+ * The spec's defaults: [ca] crl-validity 7d; "idevid" (type idevid,
+ * ec-p256 ec-p384 rsa2048 rsa3072, lifetime forever, no SKI, key-usage
+ * digitalSignature, no EKU, no request names, hw-type unset, subject
+ * unset) and "ldevid" (type ldevid, same algorithms plus ed25519,
+ * lifetime 365d, key-usage digitalSignature, extended-key-usage
+ * clientAuth, trust-anchors "manufacturers.pem").
+ */
+void m2m_profiles_defaults(struct m2m_profiles *out);
+
+/*
+ * Parse a profiles file text[0..len) into *out (which it overwrites).
+ * Settings not given take the defaults of the profile's type.  Returns
+ * M2M_ERR_INVALID with a detail "line N: ..." for: a line that is not a
+ * section, key = value, comment or blank; an unknown section key; a key
+ * repeated in a section; a repeated or invalid section name; a value that
+ * fails its rule (OID syntax "1.2.840..." with at least two arcs, first arc
+ * 0-2; lifetime "forever" or 1..36500 followed by "d"; names from the
+ * lists above; yes/no); a profile without "type"; more than
+ * M2M_PROFILES_MAX profiles; a file larger than M2M_PROFILES_TEXT_MAX or
+ * holding a NUL byte.
+ */
+enum m2m_err m2m_profiles_parse(struct m2m_ctx *ctx, const char *text,
+				size_t len, struct m2m_profiles *out);
+
+/*
+ * The canonical text of *p into out[0..size), NUL-terminated, every
+ * setting written out (so "show" tells everything); *outlen (may be NULL)
+ * gets its length.  M2M_ERR_USAGE if size is too small
+ * (M2M_PROFILES_TEXT_MAX is always enough).
+ */
+enum m2m_err m2m_profiles_format(struct m2m_ctx *ctx,
+				 const struct m2m_profiles *p, char *out,
+				 size_t size, size_t *outlen);
+
+/* The profile called name, or NULL. */
+const struct m2m_profile *m2m_profiles_get(const struct m2m_profiles *p,
+					   const char *name);
+
+/*
+ * Change one setting, as if "key = value" stood in the profile's section
+ * ("ca" for the [ca] section).  A profile that does not exist is created
+ * when key is "type".  Same rules and errors as m2m_profiles_parse(),
+ * without the line number; *p is unchanged on failure.
+ */
+enum m2m_err m2m_profiles_set(struct m2m_ctx *ctx, struct m2m_profiles *p,
+			      const char *profile, const char *key,
+			      const char *value);
+
+#endif
