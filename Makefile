@@ -43,7 +43,7 @@ else
 HARDENING += -D_FORTIFY_SOURCE=2
 endif
 
-ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARNINGS) $(HARDENING) $(SAN_FLAGS) \
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARNINGS) $(HARDENING) $(SAN_FLAGS) \
 	-Iinclude -DM2M_VERSION='"$(VERSION)"' $(DEPS_CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS) -pie -Wl,-z,relro,-z,now
 LIBS = $(DEPS_LIBS)
@@ -114,13 +114,23 @@ $(B)/m2m.pc: m2m.pc.in $(B)/.flags
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 		-e 's|@REQUIRES@|$(DEPS_PC)|' $< > $@
 
-# libFuzzer builds: the library sources compiled again with clang.
-FUZZ_CFLAGS = -std=gnu11 -g -O1 -Iinclude -DM2M_VERSION='"$(VERSION)"' \
-	$(DEPS_CFLAGS) -fsanitize=fuzzer,address,undefined
+# libFuzzer builds: the library compiled again with clang into an archive
+# of its own, so each harness links only the objects it needs.
+FUZZ_SAN = -fsanitize=address,undefined
+FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude \
+	-DM2M_VERSION='"$(VERSION)"' $(DEPS_CFLAGS) $(FUZZ_SAN)
+FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(B)/fuzz-obj/%.o)
+FUZZ_LIB = $(B)/fuzz-obj/libm2m.a
 fuzz: $(FUZZERS)
-$(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC) $(wildcard include/m2m/*.h)
+$(B)/fuzz-obj/%.o: %.c $(B)/.flags
 	@mkdir -p $(@D)
-	$(QUIET_LINK)$(CLANG) $(FUZZ_CFLAGS) -o $@.tmp $< $(LIB_SRC) $(LIBS) && mv -f $@.tmp $@
+	$(QUIET_CC)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+$(FUZZ_LIB): $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	$(QUIET_AR)$(AR) rcs $@ $^
+$(B)/fuzz/fuzz_%: $(B)/fuzz-obj/fuzz/fuzz_%.o $(FUZZ_LIB)
+	@mkdir -p $(@D)
+	$(QUIET_LINK)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@.tmp $^ $(LIBS) && mv -f $@.tmp $@
 
 check:
 	$(Q)scripts/install-deps
