@@ -285,6 +285,7 @@ enum m2m_err m2m_manifest_header(struct m2m_ctx *ctx, struct m2m_manifest *m,
 	memset(m, 0, sizeof(*m));
 	m->ncols = h->n;
 	m->serial_col = -1;
+	m->ppid_col = -1;
 	for (t = 0; t < M2M_TECH_COUNT; t++)
 		m->tech_col[t] = -1;
 	for (i = 0; i < h->n; i++) {
@@ -304,6 +305,10 @@ enum m2m_err m2m_manifest_header(struct m2m_ctx *ctx, struct m2m_manifest *m,
 			m->serial_col = (int)i;
 			continue;
 		}
+		if (name_is(h->field[i], h->len[i], "ppid")) {
+			m->ppid_col = (int)i;
+			continue;
+		}
 		t = m2m_tech_lookup(h->field[i], h->len[i]);
 		if (t >= 0) {
 			m->tech_col[t] = (int)i;
@@ -315,9 +320,9 @@ enum m2m_err m2m_manifest_header(struct m2m_ctx *ctx, struct m2m_manifest *m,
 	if (m->serial_col < 0)
 		return m2m_error(ctx, M2M_ERR_INVALID,
 				 "header: no 'serial' column");
-	if (ntech == 0)
+	if (ntech == 0 && m->ppid_col < 0)
 		return m2m_error(ctx, M2M_ERR_INVALID,
-				 "header: no technology column (bluetooth, wifi, wmbus, zigbee, lorawan, imei, ethernet, nfc, ieee802154)");
+				 "header: no ppid or technology column (ppid, bluetooth, wifi, wmbus, zigbee, lorawan, imei, ethernet, nfc, ieee802154)");
 	return M2M_OK;
 }
 
@@ -383,6 +388,16 @@ enum m2m_err m2m_manifest_row(struct m2m_ctx *ctx,
 				      row->len[c]) != M2M_OK)
 			return m2m_error_prefix(ctx, "column '%s'",
 						m2m_tech_name(t));
+	}
+	if (m->ppid_col >= 0 && row->len[m->ppid_col]) {
+		size_t pc = (size_t)m->ppid_col;
+
+		if (dev->ppid.mask)
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "give either a ppid or addresses, not both");
+		if (m2m_ppid_decode_hex(ctx, &dev->ppid, row->field[pc],
+					row->len[pc]) != M2M_OK)
+			return m2m_error_prefix(ctx, "column 'ppid'");
 	}
 	if (dev->ppid.mask == 0)
 		return m2m_error(ctx, M2M_ERR_INVALID,

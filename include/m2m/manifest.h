@@ -77,6 +77,7 @@ enum m2m_err m2m_csv_split(struct m2m_ctx *ctx, struct m2m_csv_row *row,
 struct m2m_manifest {
 	size_t ncols;			/* fields in the header row */
 	int serial_col;			/* column of "serial" */
+	int ppid_col;			/* column of "ppid" (hex), or -1 */
 	int tech_col[M2M_TECH_COUNT];	/* column of each technology, or -1 */
 	uint64_t ignored;		/* bit i: column i is not ours */
 };
@@ -89,20 +90,22 @@ struct m2m_device {
 
 /*
  * Read the header row: column names are matched case-insensitively
- * against "serial" and the technology names.  Columns with other names are
- * marked in m->ignored for the caller to warn about.  Returns
- * M2M_ERR_INVALID if "serial" is missing, no technology column is present,
- * a name repeats, or a name is empty.
+ * against "serial", "ppid" and the technology names.  Columns with other
+ * names are marked in m->ignored for the caller (which may use some of them
+ * itself) to warn about.  Returns M2M_ERR_INVALID if "serial" is missing,
+ * neither "ppid" nor a technology column is present, a name repeats, or a
+ * name is empty.
  */
 enum m2m_err m2m_manifest_header(struct m2m_ctx *ctx, struct m2m_manifest *m,
 				 const struct m2m_csv_row *header);
 
 /*
  * Read one data row into *dev: the serial number (checked with
- * m2m_device_serial_check()) and the PPID made of every non-empty
- * technology cell.  Returns M2M_ERR_INVALID for a wrong number of fields,
- * a bad serial or address (the detail starts "column 'NAME': ") or a row
- * with no address at all.
+ * m2m_device_serial_check()) and the PPID: from the "ppid" cell (hex) or
+ * made of every non-empty technology cell.  Returns M2M_ERR_INVALID for a
+ * wrong number of fields, a bad serial, PPID or address (the detail starts
+ * "column 'NAME': "), a row with both a PPID and addresses, or a row with
+ * neither.
  */
 enum m2m_err m2m_manifest_row(struct m2m_ctx *ctx,
 			      const struct m2m_manifest *m,

@@ -818,10 +818,10 @@ UNIT_TEST(header_rejections)
 		    "no 'serial' column");
 	split(&h, "serial,model,notes");
 	CHECK_FAILS(m2m_manifest_header(ctx, &m, &h), M2M_ERR_INVALID,
-		    "no technology column");
+		    "no ppid or technology column");
 	split(&h, "serial");
 	CHECK_FAILS(m2m_manifest_header(ctx, &m, &h), M2M_ERR_INVALID,
-		    "no technology column");
+		    "no ppid or technology column");
 	split(&h, "serial,wifi,WiFi");
 	CHECK_FAILS(m2m_manifest_header(ctx, &m, &h), M2M_ERR_INVALID,
 		    "appears twice (columns 2 and 3)");
@@ -882,6 +882,32 @@ UNIT_TEST(row_good_fills_device)
 		     M2M_OK);
 	CHECK_EQ_STR(hex, "0f001a7dda71133c71bf4a0b2e2d2c785634120107"
 		     "00124b001ca1b2c3");
+}
+
+UNIT_TEST(row_ppid_column)
+{
+	static struct m2m_csv_row row;
+	struct m2m_manifest m;
+	struct m2m_device dev;
+	char hex[M2M_PPID_HEX_MAX];
+
+	manifest(&m, "serial,ppid");
+	CHECK_EQ_INT(m.ppid_col, 1);
+	split(&row, "SN-1,01001A7DDA7113");
+	CHECK_EQ_INT(m2m_manifest_row(ctx, &m, &row, &dev), M2M_OK);
+	CHECK_EQ_INT(m2m_ppid_to_hex(ctx, &dev.ppid, hex, sizeof(hex), NULL),
+		     M2M_OK);
+	CHECK_EQ_STR(hex, "01001a7dda7113");
+
+	manifest(&m, "serial,ppid,wifi");
+	split(&row, "SN-1,01001a7dda7113,3C:71:BF:4A:0B:2E");
+	CHECK_FAILS(m2m_manifest_row(ctx, &m, &row, &dev), M2M_ERR_INVALID,
+		    "give either a ppid or addresses, not both");
+	split(&row, "SN-1,,3C:71:BF:4A:0B:2E");
+	CHECK_EQ_INT(m2m_manifest_row(ctx, &m, &row, &dev), M2M_OK);
+	split(&row, "SN-1,8100,");
+	CHECK_FAILS(m2m_manifest_row(ctx, &m, &row, &dev), M2M_ERR_INVALID,
+		    "column 'ppid': byte 1: header is not minimal");
 }
 
 UNIT_TEST(row_wrong_field_count)
@@ -1163,6 +1189,7 @@ int main(void)
 		UNIT(header_ignored_columns_bitmask),
 		UNIT(header_rejections),
 		UNIT(row_good_fills_device),
+		UNIT(row_ppid_column),
 		UNIT(row_wrong_field_count),
 		UNIT(row_bad_serials),
 		UNIT(row_serial_64_ok_65_rejected),
