@@ -108,11 +108,13 @@ $(B)/bench/%: $(B)/bench/%.o $(LIBM2M)
 	@mkdir -p $(@D)
 	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@.tmp $^ $(LIBS) && mv -f $@.tmp $@
 
+# m2m.pc for PREFIX as it is when made (install makes its own).
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	-e 's|@REQUIRES@|$(DEPS_PC)|'
 $(B)/m2m.pc: m2m.pc.in $(B)/.flags
 	@mkdir -p $(@D)
-	$(QUIET_GEN)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-		-e 's|@REQUIRES@|$(DEPS_PC)|' $< > $@
+	$(QUIET_GEN)$(PC_SED) $< > $@
 
 # libFuzzer builds: the library compiled again with clang into an archive
 # of its own, so each harness links only the objects it needs.
@@ -155,7 +157,8 @@ install: all
 	$(INSTALL) -m 755 $(CMDS) $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 644 $(LIBM2M) $(DESTDIR)$(LIBDIR)
 	$(INSTALL) -m 644 include/m2m/*.h $(DESTDIR)$(INCLUDEDIR)/m2m
-	$(INSTALL) -m 644 $(B)/m2m.pc $(DESTDIR)$(PKGCONFIGDIR)
+	$(PC_SED) m2m.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/m2m.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/m2m.pc
 	$(INSTALL) -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1
 	$(INSTALL) -m 644 $(wildcard man/*.7) $(DESTDIR)$(MANDIR)/man7
 

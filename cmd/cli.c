@@ -11,10 +11,39 @@
 #include "cli.h"
 
 static const char *progname = "m2m";
+static char help_hint[64] = "m2m --help";
 
 void cli_init(const char *name)
 {
 	progname = name;
+	snprintf(help_hint, sizeof(help_hint), "%s --help", name);
+}
+
+/*
+ * "m2m-ca issue --help" for a subcommand: the leading words of its first
+ * usage line, up to the first option or argument.
+ */
+static void set_help_hint(const struct cli_command *cmd)
+{
+	const char *u = cmd->usage[0];
+	size_t n = 0, end = 0;
+
+	while (u[n] && n < sizeof(help_hint) - 8) {
+		if (u[n] == ' ') {
+			end = n;
+			n++;
+			continue;
+		}
+		if (!((u[n] >= 'a' && u[n] <= 'z') || (u[n] >= '0' && u[n] <= '9') ||
+		      (u[n] == '-' && n > 0 && u[n - 1] != ' ')))
+			break;
+		n++;
+	}
+	if (!u[n])
+		end = n;
+	if (end)
+		snprintf(help_hint, sizeof(help_hint), "%.*s --help", (int)end,
+			 u);
 }
 
 const char *cli_progname(void)
@@ -83,7 +112,7 @@ void cli_usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see '%s --help')\n", progname);
+	fprintf(stderr, " (see '%s')\n", help_hint);
 	exit(CLI_EXIT_USAGE);
 }
 
@@ -161,6 +190,7 @@ void cli_parser_init(struct cli_parser *p, const struct cli_command *cmd,
 {
 	memset(p, 0, sizeof(*p));
 	p->cmd = cmd;
+	set_help_hint(cmd);
 	p->argc = argc;
 	p->argv = argv;
 	p->next = first;

@@ -164,6 +164,7 @@ static int blank(const char *s, size_t len)
  */
 static int batch_header(struct batch *b)
 {
+	char q[M2M_QUOTE_MAX];
 	const char *line;
 	size_t len, i;
 	uint64_t lineno;
@@ -171,9 +172,12 @@ static int batch_header(struct batch *b)
 
 	do {
 		rc = m2m_lines_next(b->ctx, b->lines, &line, &len, &lineno);
-		if (rc != M2M_OK)
+		if (rc == M2M_ERR_INVALID)
 			return cli_fail(b->ctx, rc, "%s:%llu", b->name,
 					(unsigned long long)lineno);
+		if (rc != M2M_OK)
+			return cli_fail(b->ctx, rc, "cannot read '%s'",
+					b->name);
 		if (!line) {
 			cli_error("%s: empty manifest (no header row)", b->name);
 			return CLI_EXIT_INPUT;
@@ -188,7 +192,8 @@ static int batch_header(struct batch *b)
 	for (i = 0; i < b->row.n; i++)
 		if (b->m.ignored >> i & 1)
 			cli_warn("%s:%llu: ignoring column '%s'", b->name,
-				 (unsigned long long)lineno, b->row.field[i]);
+				 (unsigned long long)lineno,
+				 m2m_quote(q, b->row.field[i], b->row.len[i]));
 	return 0;
 }
 

@@ -43,11 +43,13 @@ enum m2m_err m2m_error_ossl(struct m2m_ctx *ctx, enum m2m_err err,
 enum m2m_err m2m_error_prefix(struct m2m_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+#include <m2m/file.h>
+
 /*
- * Quote untrusted text for a detail: at most 40 bytes of s[0..len), non-
- * printable bytes as '?', "..." appended when cut.  out must hold 48.
+ * Append s as a JSON string (quotes, escapes) to out[0..size) at offset
+ * *o, moving *o; stops short rather than overflow; keeps out
+ * NUL-terminated.
  */
-#define M2M_QUOTE_MAX 48
-const char *m2m_quote(char out[M2M_QUOTE_MAX], const char *s, size_t len);
+void m2m_json_put(char *out, size_t size, size_t *o, const char *s);
 
 #endif

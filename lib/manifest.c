@@ -113,7 +113,7 @@ static enum m2m_err lines_skip(struct m2m_ctx *ctx, struct m2m_lines *lr)
 			return M2M_OK;
 		n = lines_fill(lr);
 		if (n < 0)
-			return m2m_error(ctx, M2M_ERR_IO, "read error: %s",
+			return m2m_error(ctx, M2M_ERR_IO, "%s",
 					 strerror(errno));
 		if (n == 0)
 			lr->eof = 1;
@@ -158,7 +158,7 @@ enum m2m_err m2m_lines_next(struct m2m_ctx *ctx, struct m2m_lines *lr,
 		lines_compact(lr);
 		n = (size_t)lines_fill(lr);
 		if (n == (size_t)-1)
-			return m2m_error(ctx, M2M_ERR_IO, "read error: %s",
+			return m2m_error(ctx, M2M_ERR_IO, "%s",
 					 strerror(errno));
 		if (n == 0)
 			lr->eof = 1;
@@ -401,6 +401,7 @@ enum m2m_err m2m_manifest_row(struct m2m_ctx *ctx,
 	}
 	if (dev->ppid.mask == 0)
 		return m2m_error(ctx, M2M_ERR_INVALID,
+				 m->ppid_col >= 0 ? "no ppid or address given" :
 				 "no address given (every technology column is empty)");
 	return M2M_OK;
 }

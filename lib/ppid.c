@@ -210,6 +210,20 @@ static int nfc_len_ok(size_t n)
 	return n == 4 || n == 7 || n == 10;
 }
 
+/* "AA:BB:..." of len <= M2M_ADDR_MAX bytes into out[M2M_ADDR_TEXT_MAX]. */
+static void hex_colon(const uint8_t *a, size_t len, char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		if (i)
+			out[o++] = ':';
+		out[o++] = hexdig_upper[a[i] >> 4];
+		out[o++] = hexdig_upper[a[i] & 0x0f];
+	}
+	out[o] = '\0';
+}
+
 static void store(struct m2m_ppid *p, enum m2m_tech t, const uint8_t *a,
 		  size_t len)
 {
@@ -242,10 +256,17 @@ enum m2m_err m2m_ppid_set_addr(struct m2m_ctx *ctx, struct m2m_ppid *p,
 		char shown[M2M_ADDR_TEXT_MAX];
 		struct m2m_ppid tmp;
 
-		m2m_ppid_init(&tmp);
-		store(&tmp, t, addr, len);
-		if (!m2m_ppid_format_addr(&tmp, t, shown, sizeof(shown)))
-			strcpy(shown, "?");
+		uint8_t d[15];
+
+		if (registry[t].kind == WMBUS ||
+		    (registry[t].kind == IMEI && imei_digits(addr, d) < 0)) {
+			/* Its printed form would be made of the bad fields. */
+			hex_colon(addr, len, shown);
+		} else {
+			m2m_ppid_init(&tmp);
+			store(&tmp, t, addr, len);
+			m2m_ppid_format_addr(&tmp, t, shown, sizeof(shown));
+		}
 		return m2m_error(ctx, M2M_ERR_INVALID, "%s address %s %s",
 				 registry[t].name, shown, problem);
 	}
@@ -390,7 +411,7 @@ bad:
 enum m2m_err m2m_ppid_set_text(struct m2m_ctx *ctx, struct m2m_ppid *p,
 			       enum m2m_tech t, const char *text, size_t len)
 {
-	uint8_t a[M2M_ADDR_MAX + 1];	/* + 1: to see that an NFC UID is too long */
+	uint8_t a[M2M_ADDR_MAX], nfc[32];
 	char q[M2M_QUOTE_MAX], why[96];
 	const char *problem;
 	enum m2m_err rc;
@@ -431,7 +452,8 @@ enum m2m_err m2m_ppid_set_text(struct m2m_ctx *ctx, struct m2m_ppid *p,
 		break;
 	case NFC:
 	default:
-		n = parse_hex_bytes(text, len, a, M2M_ADDR_MAX + 1);
+		/* Read up to 32 bytes, to say how long a wrong UID is. */
+		n = parse_hex_bytes(text, len, nfc, sizeof(nfc));
 		if (n < 0)
 			return m2m_error(ctx, M2M_ERR_INVALID,
 					 "'%s' is not hex bytes like %s",
@@ -439,8 +461,10 @@ enum m2m_err m2m_ppid_set_text(struct m2m_ctx *ctx, struct m2m_ppid *p,
 					 registry[t].example);
 		if (!nfc_len_ok((size_t)n))
 			return m2m_error(ctx, M2M_ERR_INVALID,
-					 "'%s' is %d bytes long; an NFC UID is 4, 7 or 10 bytes",
-					 m2m_quote(q, text, len), n);
+					 "'%s' is %d byte%s long; an NFC UID is 4, 7 or 10 bytes",
+					 m2m_quote(q, text, len), n,
+					 n == 1 ? "" : "s");
+		memcpy(a, nfc, (size_t)n);
 		break;
 	}
 	problem = addr_problem(t, a, (size_t)n, why, sizeof(why));
@@ -485,13 +509,8 @@ size_t m2m_ppid_format_addr(const struct m2m_ppid *p, enum m2m_tech t,
 						a[i / 2] >> 4];
 		break;
 	default:
-		for (i = 0; i < len; i++) {
-			if (i)
-				out[o++] = ':';
-			out[o++] = hexdig_upper[a[i] >> 4];
-			out[o++] = hexdig_upper[a[i] & 0x0f];
-		}
-		break;
+		hex_colon(a, len, out);
+		return 3 * len - 1;
 	}
 	out[o] = '\0';
 	return o;
@@ -608,8 +627,8 @@ enum m2m_err m2m_ppid_decode(struct m2m_ctx *ctx, struct m2m_ppid *p,
 	}
 	if (i != len)
 		return m2m_error(ctx, M2M_ERR_INVALID,
-				 "byte %zu: %zu bytes left over after the last address",
-				 i, len - i);
+				 "byte %zu: %zu byte%s left over after the last address",
+				 i, len - i, len - i == 1 ? "" : "s");
 	return M2M_OK;
 }
 

@@ -2,6 +2,8 @@
 #ifndef M2M_ERROR_H
 #define M2M_ERROR_H
 
+#include <stddef.h>
+
 /*
  * Every library function that can fail returns an enum m2m_err.  The code
  * says what kind of failure it was; the detail (which field, which byte,
@@ -33,5 +35,13 @@ enum m2m_err {
  * Never NULL, also for values outside the enum.
  */
 const char *m2m_strerror(enum m2m_err err);
+
+/*
+ * Make untrusted text safe to show in a message: at most 40 bytes of
+ * s[0..len), bytes outside printable ASCII as '?', "..." appended when
+ * cut.  Writes and returns out, which must hold M2M_QUOTE_MAX bytes.
+ */
+#define M2M_QUOTE_MAX 48
+const char *m2m_quote(char out[M2M_QUOTE_MAX], const char *s, size_t len);
 
 #endif

@@ -687,7 +687,7 @@ static const struct bad_text bad_texts[] = {
 	{ M2M_TECH_NFC, "04:11:22:33:44:55:66:77", "is 8 bytes long" },
 	{ M2M_TECH_NFC, "04:11:22:33:44:55:66:77:88:99:AA", "is 11 bytes long" },
 	{ M2M_TECH_NFC, "04:11:22:33:44:55:66:77:88:99:AA:BB",
-	  "is not hex bytes" },
+	  "is 12 bytes long; an NFC UID is 4, 7 or 10 bytes" },
 	{ M2M_TECH_NFC, "04:A2:3B:1C:5D:6E:8", "is not hex bytes" },
 	{ M2M_TECH_NFC, "04A23B1C", "is not hex bytes" },
 };
@@ -817,7 +817,7 @@ static const struct bad_hex bad_hexes[] = {
 	{ "80010b0411223344556677889900", "nfc UID length is 11", "byte 2" },
 	{ "80010704a23b1c5d6e", "nfc address is truncated (6 of 7 bytes)",
 	  "byte 3" },
-	{ "01001a7dda711300", "1 bytes left over after the last address",
+	{ "01001a7dda711300", "1 byte left over after the last address",
 	  "byte 7" },
 	{ "80010408123456ffff", "2 bytes left over", "byte 7" },
 	/* addresses: EUI-48 / EUI-64 */
