@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+enum m2m_err m2m_fd_read(struct m2m_ctx *ctx, int fd, const char *name,
+			 size_t max, unsigned char **buf, size_t *len)
+{
+	unsigned char *data = NULL;
+	struct stat st;
+	size_t n = 0;
+	enum m2m_err rc;
+
+	*buf = NULL;
+	*len = 0;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "cannot read '%s': %s", name, strerror(EISDIR));
+	data = malloc(max + 1);
+	if (!data)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	for (;;) {
+		ssize_t r = read(fd, data + n, max + 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = m2m_error(ctx, M2M_ERR_IO, "cannot read '%s': %s",
+				       name, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
+			rc = m2m_error(ctx, M2M_ERR_INVALID,
+				       "'%s' is larger than %zu bytes", name,
+				       max);
+			goto out;
+		}
+	}
+	data[n] = '\0';
+	*buf = data;
+	*len = n;
+	data = NULL;
+	rc = M2M_OK;
+out:
+	free(data);
+	return rc;
+}
+
+enum m2m_err m2m_file_read(struct m2m_ctx *ctx, const char *path, size_t max,
+			   unsigned char **buf, size_t *len)
+{
+	enum m2m_err rc;
+	int fd;
+
+	*buf = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return m2m_error(ctx, errno == ENOENT ? M2M_ERR_NOT_FOUND :
+				 M2M_ERR_IO, "cannot open '%s': %s", path,
+				 strerror(errno));
+	rc = m2m_fd_read(ctx, fd, path, max, buf, len);
+	close(fd);
+	return rc;
+}
+
+static void dir_of(const char *path, char *dir, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(dir, size, ".");
+	else if (slash == path)
+		snprintf(dir, size, "/");
+	else
+		snprintf(dir, size, "%.*s", (int)(slash - path), path);
+}
+
+enum m2m_err m2m_file_write(struct m2m_ctx *ctx, const char *path,
+			    const void *data, size_t len, unsigned mode,
+			    unsigned flags)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	const unsigned char *p = data;
+	size_t done = 0;
+	enum m2m_err rc = M2M_ERR_IO;
+	int fd = -1, dfd, made = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path,
+			     (long)getpid()) >= sizeof(tmp))
+		return m2m_error(ctx, M2M_ERR_INVALID, "path '%s' is too long",
+				 path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  mode);
+	if (fd < 0) {
+		rc = m2m_error(ctx, M2M_ERR_IO, "cannot create '%s': %s", path,
+			       strerror(errno));
+		goto out;
+	}
+	made = 1;
+	while (done < len) {
+		ssize_t w = write(fd, p + done, len - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = m2m_error(ctx, M2M_ERR_IO, "cannot write '%s': %s",
+				       path, strerror(errno));
+			goto out;
+		}
+		done += (size_t)w;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		rc = m2m_error(ctx, M2M_ERR_IO, "cannot write '%s': %s", path,
+			       strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (flags & M2M_WRITE_EXCL) {
+		if (link(tmp, path) < 0) {
+			rc = m2m_error(ctx, errno == EEXIST ?
+				       M2M_ERR_DUPLICATE : M2M_ERR_IO,
+				       "cannot create '%s': %s", path,
+				       strerror(errno));
+			goto out;
+		}
+		unlink(tmp);
+	} else if (rename(tmp, path) < 0) {
+		rc = m2m_error(ctx, M2M_ERR_IO, "cannot replace '%s': %s", path,
+			       strerror(errno));
+		goto out;
+	}
+	made = 0;
+	dir_of(path, dir, sizeof(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	rc = M2M_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		unlink(tmp);
+	return rc;
+}
