@@ -19,6 +19,9 @@
  * has committed.  Several processes may write to one ledger at once: the
  * back-end serialises write transactions (waiting for a lock with a
  * timeout), and uniqueness is enforced by the database itself.
+ *
+ * A ledger is used by one thread at a time, and is closed before the
+ * context it was opened with is freed.
  */
 
 struct m2m_ledger;
@@ -38,7 +41,10 @@ enum m2m_cert_status {
  */
 struct m2m_cert_record {
 	const char *serial;	/* certificate serial: lower-case hex, even
-				   length, as in the DER INTEGER's content */
+				   length, as in the DER INTEGER's content
+				   of a positive serial (minimal: a leading
+				   00 octet only where the next octet's high
+				   bit is set) */
 	const char *profile;	/* "idevid", "ldevid", "ca", ... */
 	const char *subject;	/* RFC 4514 string */
 	const uint8_t *ppid;	/* PPID bytes, or NULL */
@@ -72,10 +78,13 @@ enum m2m_ledger_conflict {
  * Open the ledger at location: "sqlite:PATH", a bare PATH (SQLite), or a
  * "postgresql://..." URI (when built with that back-end).  With
  * M2M_LEDGER_CREATE a missing SQLite file is created with the current
- * schema; without it a missing ledger is M2M_ERR_NOT_FOUND.  Returns
- * M2M_ERR_INVALID for a file that is not a ledger (or a newer schema),
- * M2M_ERR_UNSUPPORTED for an unknown scheme, M2M_ERR_BACKEND for database
- * failures.  Caller owns *out; free with m2m_ledger_close().
+ * schema (file mode 0600); without it a missing ledger is
+ * M2M_ERR_NOT_FOUND.  Returns M2M_ERR_INVALID for a file that is not a
+ * ledger (or has a newer schema) and for a symbolic link (the directories
+ * leading to the file may be links), M2M_ERR_UNSUPPORTED for an unknown
+ * scheme or a back-end not built in, M2M_ERR_USAGE for CREATE with
+ * READONLY, M2M_ERR_BACKEND for database failures.  Caller owns *out; free
+ * with m2m_ledger_close().
  */
 enum m2m_err m2m_ledger_open(struct m2m_ctx *ctx, const char *location,
 			     unsigned flags, struct m2m_ledger **out);
@@ -104,17 +113,24 @@ void m2m_ledger_rollback(struct m2m_ctx *ctx, struct m2m_ledger *l);
 
 /*
  * Record a new certificate (in an open transaction; M2M_ERR_USAGE
- * otherwise).  Its status must be M2M_CERT_VALID.  On a uniqueness
- * conflict returns M2M_ERR_DUPLICATE, sets *conflict (may be NULL) and
- * records nothing; the transaction stays usable.
+ * otherwise).  Its status must be M2M_CERT_VALID, and serial, profile,
+ * subject and der are required (M2M_ERR_USAGE); revoked_at and reason are
+ * ignored.  M2M_ERR_INVALID if the serial is not in the form struct
+ * m2m_cert_record gives (the detail shows that form) or not_before is
+ * after not_after.  On a uniqueness conflict returns M2M_ERR_DUPLICATE,
+ * sets *conflict (may be NULL) and records nothing; the transaction stays
+ * usable.  *conflict is M2M_CONFLICT_NONE on every other return.
  */
 enum m2m_err m2m_ledger_add_cert(struct m2m_ctx *ctx, struct m2m_ledger *l,
 				 const struct m2m_cert_record *rec,
 				 enum m2m_ledger_conflict *conflict);
 
 /*
- * The record of the certificate with this serial (hex, either case, with
- * or without leading zero octets) into *out.  M2M_ERR_NOT_FOUND if none.
+ * The record of the certificate with this serial into *out.  The serial is
+ * hex digits, either case, with any number of leading zeros, read as a
+ * positive number: "ff01", "FF01" and "00ff01" all find the record whose
+ * serial is "00ff01".  M2M_ERR_INVALID if it is not hex, is zero or is
+ * longer than 20 octets; M2M_ERR_NOT_FOUND if there is no such record.
  */
 enum m2m_err m2m_ledger_get_cert(struct m2m_ctx *ctx, struct m2m_ledger *l,
 				 const char *serial,
@@ -131,8 +147,10 @@ enum m2m_err m2m_ledger_find_valid(struct m2m_ctx *ctx, struct m2m_ledger *l,
 
 /*
  * Mark a certificate revoked at revoked_at with an RFC 5280 reason (in an
- * open transaction).  M2M_ERR_NOT_FOUND if no such serial,
- * M2M_ERR_INVALID if it is already revoked.
+ * open transaction); serial as for m2m_ledger_get_cert().
+ * M2M_ERR_NOT_FOUND if no such serial, M2M_ERR_INVALID if it is already
+ * revoked or reason is not one a revocation can carry (0-6, 9, 10: 7 is
+ * unused and 8, removeFromCRL, belongs to delta CRLs).
  */
 enum m2m_err m2m_ledger_revoke(struct m2m_ctx *ctx, struct m2m_ledger *l,
 			       const char *serial, int64_t revoked_at,
@@ -140,19 +158,23 @@ enum m2m_err m2m_ledger_revoke(struct m2m_ctx *ctx, struct m2m_ledger *l,
 
 /* Which records m2m_ledger_list() visits; zeroed fields select all. */
 struct m2m_ledger_filter {
-	int status;		/* 0 any, 1 valid, 2 revoked, 3 expired */
-	int64_t now;		/* for status 1 and 3: the time to compare
-				   not_after with */
+	int status;		/* 0 any; 1 valid: not revoked and
+				   not_after >= now; 2 revoked; 3 expired:
+				   not revoked and not_after < now */
+	int64_t now;		/* for status 1 and 3 */
 	const char *profile;	/* or NULL */
 	const uint8_t *ppid;	/* or NULL */
 	size_t ppid_len;
 };
 
 /*
- * Call fn for every record that passes filter, in order of issuance,
- * in constant memory.  A non-zero return from fn stops the walk and is
- * returned as M2M_ERR_INTERNAL unless fn recorded its own error: fn
- * returns an enum m2m_err, and that code is returned.
+ * Call fn for every record that passes filter (NULL: all), in order of
+ * issuance, in constant memory.  The record fn gets is valid during that
+ * call only.  fn must not call functions on this ledger (they fail with
+ * M2M_ERR_USAGE while the walk is under way).  A non-OK return from fn
+ * stops the walk and is returned as it is; if fn recorded no detail in
+ * ctx, the detail says that the walk was stopped.  M2M_ERR_USAGE for a
+ * status outside 0..3.
  */
 enum m2m_err m2m_ledger_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
 			     const struct m2m_ledger_filter *filter,
@@ -161,8 +183,11 @@ enum m2m_err m2m_ledger_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
 			     void *arg);
 
 /*
- * Take the next CRL number (1, 2, ...; in an open transaction) and record
- * the CRL made with it: its thisUpdate and DER.
+ * Take the next CRL number (1, 2, ...; in an open transaction): it is
+ * reserved in the ledger with the transaction, so every call gives a new
+ * number, and a rolled-back one is given again.  Then record the CRL made
+ * with a taken number, its thisUpdate and DER: M2M_ERR_USAGE if number was
+ * never taken, M2M_ERR_DUPLICATE if its CRL is already recorded.
  */
 enum m2m_err m2m_ledger_next_crl_number(struct m2m_ctx *ctx,
 					struct m2m_ledger *l, uint64_t *number);
@@ -191,15 +216,19 @@ struct m2m_audit_entry {
 
 /*
  * Append an entry (in an open transaction), chained to the current last
- * one.  op is a short lower-case word; detail a JSON object (not checked).
+ * one.  op is a short lower-case word (1 to 32 of a-z, 0-9, '-', '_';
+ * M2M_ERR_USAGE otherwise); detail a JSON object (not checked).  Nothing is
+ * appended to a log whose last entry is damaged: M2M_ERR_INVALID.
  */
 enum m2m_err m2m_ledger_audit(struct m2m_ctx *ctx, struct m2m_ledger *l,
 			      int64_t time, const char *op,
 			      const char *detail);
 
 /*
- * Call fn for each audit entry in order of seq, in constant memory.
- * A non-OK return from fn stops the walk and is returned.
+ * Call fn for each audit entry in order of seq, in constant memory.  The
+ * entry is valid during the call only, and fn must not call functions on
+ * this ledger (M2M_ERR_USAGE).  A non-OK return from fn stops the walk and
+ * is returned, as for m2m_ledger_list().
  */
 enum m2m_err m2m_ledger_audit_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
 				   enum m2m_err (*fn)(void *arg,
@@ -211,7 +240,10 @@ enum m2m_err m2m_ledger_audit_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
  * entries if it is intact; M2M_ERR_VERIFY if not, with *bad (may be NULL)
  * the seq of the first entry that does not match and a detail saying what
  * differs ("entry 17: hash does not match its contents", "entry 9 is
- * missing", ...).
+ * missing", ...).  An entry changed and re-hashed shows as its successor
+ * ("entry 18: previous hash does not match ...").  Entries removed from
+ * the end leave an intact chain: compare *count, or the last entry's hash
+ * (m2m_ledger_audit_list()), with a copy kept outside the ledger.
  */
 enum m2m_err m2m_ledger_audit_verify(struct m2m_ctx *ctx, struct m2m_ledger *l,
 				     uint64_t *count, uint64_t *bad);
