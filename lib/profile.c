@@ -127,6 +127,24 @@ static const char *trim(const char *s, size_t *len)
 	return s;
 }
 
+/*
+ * As trim(), but a space escaped with a backslash at the end stays: it is
+ * part of a subject value ("CN=x\ ", RFC 4514).
+ */
+static const char *trim_value(const char *s, size_t *len)
+{
+	const char *end = s + *len, *v;
+	size_t n, bs = 0;
+
+	v = trim(s, len);
+	n = *len;
+	while (bs < n && v[n - 1 - bs] == '\\')
+		bs++;
+	if (bs % 2 && v + n < end && v[n] == ' ')
+		(*len)++;
+	return v;
+}
+
 /* Copy s[0..len) into a zero-filled dst[0..size); len < size. */
 static void set_text(char *dst, size_t size, const char *s, size_t len)
 {
@@ -459,10 +477,6 @@ static enum m2m_err check_rdn(struct m2m_ctx *ctx, const char *v, size_t len,
 	if (nchars == 0)
 		return m2m_error(ctx, M2M_ERR_INVALID,
 				 "subject: %s has an empty value", attr->name);
-	if (nchars > attr->max)
-		return m2m_error(ctx, M2M_ERR_INVALID,
-				 "subject: %s '%s' is %zu characters long, more than %zu",
-				 attr->name, q, nchars, attr->max);
 	if (strcmp(attr->name, "C") == 0 && (nchars != 2 || !upper_alpha))
 		return m2m_error(ctx, M2M_ERR_INVALID,
 				 "subject: C must be a two-letter country code like 'DE', not '%s'",
@@ -471,6 +485,10 @@ static enum m2m_err check_rdn(struct m2m_ctx *ctx, const char *v, size_t len,
 		return m2m_error(ctx, M2M_ERR_INVALID,
 				 "subject: DC must be a DNS label (letters, digits, '-'), not '%s'",
 				 q);
+	if (nchars > attr->max)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "subject: %s '%s' is %zu characters long, more than %zu",
+				 attr->name, q, nchars, attr->max);
 	return M2M_OK;
 }
 
@@ -550,7 +568,7 @@ static enum m2m_err check_path(struct m2m_ctx *ctx, const char *v, size_t len)
 		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
 		    c == '-' || c == '/')
 			continue;
-		if (c > 0x20 && c < 0x7f)
+		if (c >= 0x20 && c < 0x7f)
 			return m2m_error(ctx, M2M_ERR_INVALID,
 					 "trust-anchors '%s': '%c' is not allowed (letters, digits, '.', '_', '-', '/')",
 					 q, c);
@@ -976,7 +994,7 @@ static enum m2m_err parse_setting(struct parser *ps, const char *s,
 	klen = (size_t)(eq - s);
 	key = trim(s, &klen);
 	vlen = len - (size_t)(eq - s) - 1;
-	v = trim(eq + 1, &vlen);
+	v = trim_value(eq + 1, &vlen);
 	if (ps->section == 0)
 		return m2m_error(ps->ctx, M2M_ERR_INVALID,
 				 "line %zu: '%s' comes before any [section]",
@@ -1045,7 +1063,7 @@ enum m2m_err m2m_profiles_parse(struct m2m_ctx *ctx, const char *text,
 					 ps.lineno);
 		if (n && line[n - 1] == '\r')
 			n--;
-		line = trim(line, &n);
+		line = trim_value(line, &n);
 		if (n == 0 || line[0] == '#')
 			continue;
 		if (line[0] == '[')
@@ -1222,7 +1240,7 @@ enum m2m_err m2m_profiles_set(struct m2m_ctx *ctx, struct m2m_profiles *p,
 		return m2m_error(ctx, M2M_ERR_INVALID,
 				 "%s: the value of '%s' holds a line break",
 				 profile, m2m_quote(q, key, klen));
-	v = trim(value, &vlen);
+	v = trim_value(value, &vlen);
 	if (strcmp(profile, "ca") == 0) {
 		int64_t days = 0;
 

@@ -24,9 +24,10 @@
  * Sections are profiles (the name in brackets), plus the optional [ca]
  * section for CA-wide settings.  Each line is "key = value"; blank lines
  * and lines starting with '#' are ignored (no comments after a value);
- * keys are lower case; values are trimmed; a key may appear once per
- * section.  "type" must be the first key of a profile section: a profile
- * starts as the defaults of its type and the keys after it change those.
+ * keys are lower case; values are trimmed (an escaped space "\ " at the
+ * end of a subject stays); a key may appear once per section.  "type"
+ * must be the first key of a profile section: a profile starts as the
+ * defaults of its type and the keys after it change those.
  * Lines may end in LF or CRLF; a UTF-8 byte order mark is skipped.
  * m2m_profiles_format() writes the canonical form, which parses back to
  * the same settings.
