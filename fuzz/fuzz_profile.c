@@ -245,7 +245,8 @@ static void replay(const char *t, size_t len, struct m2m_profiles *w,
 		v = n - (size_t)(eq - line) - 1;
 		memcpy(value, eq + 1, v);
 		value[v] = '\0';
-		if (mode == FREE && ++sets > FREE_SETS_MAX)
+		sets++;
+		if (mode == FREE && sets > FREE_SETS_MAX)
 			break;
 		one_set(w, mode);
 	}

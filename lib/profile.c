@@ -510,7 +510,8 @@ static enum m2m_err check_subject(struct m2m_ctx *ctx, const char *v,
 			return rc;
 		if (i == len)
 			return M2M_OK;
-		if (++i == len)
+		i++;	/* the ',' */
+		if (i == len)
 			return m2m_error(ctx, M2M_ERR_INVALID,
 					 "subject ends with ','");
 	}
