@@ -21,8 +21,9 @@
  *   subject = O=Example Devices Ltd,OU=Factory 1
  *   ...
  *
- * Sections are profiles (the name in brackets), plus the optional [ca]
- * section for CA-wide settings.  Each line is "key = value"; blank lines
+ * Sections are profiles (the name in brackets: 1 to 31 of a-z, 0-9 and
+ * '-', each name once), plus the optional [ca] section for CA-wide
+ * settings ("ca" is no profile name).  Each line is "key = value"; blank lines
  * and lines starting with '#' are ignored (no comments after a value);
  * keys are lower case; values are trimmed (an escaped space "\ " at the
  * end of a subject stays); a key may appear once per section.  "type"
