@@ -21,11 +21,46 @@
  *   subject = O=Example Devices Ltd,OU=Factory 1
  *   ...
  *
- * Sections are profiles (the name in brackets), plus the optional [ca]
- * section for CA-wide settings.  Each line is "key = value"; blank lines
- * and lines starting with '#' are ignored; keys are lower case; values are
- * trimmed; a key may appear once per section.  m2m_profiles_format()
- * writes the canonical form, which parses back to the same settings.
+ * Sections are profiles (the name in brackets: 1 to 31 of a-z, 0-9 and
+ * '-', each name once), plus the optional [ca] section for CA-wide
+ * settings ("ca" is no profile name).  Each line is "key = value"; blank lines
+ * and lines starting with '#' are ignored (no comments after a value);
+ * keys are lower case; values are trimmed (an escaped space "\ " at the
+ * end of a subject stays); a key may appear once per section.  "type"
+ * must be the first key of a profile section: a profile starts as the
+ * defaults of its type and the keys after it change those.
+ * Lines may end in LF or CRLF; a UTF-8 byte order mark is skipped.
+ * m2m_profiles_format() writes the canonical form, which parses back to
+ * the same settings.
+ *
+ * Values (an empty value is allowed only where it says "empty"):
+ *   type                idevid | ldevid
+ *   hw-type             dotted OID: decimal arcs without leading zeros, at
+ *                       least two, the first 0-2, the second 0-39 under 0
+ *                       or 1; or empty
+ *   subject             ATTR=value[,ATTR=value...], ATTR one of C ST L O OU
+ *                       CN DC (never serialNumber: the CA adds it); values
+ *                       non-empty UTF-8 without control characters, where
+ *                       , + ; < > " \ must be escaped as \, \+ ...; a
+ *                       leading '#' and leading or trailing spaces also
+ *                       (\# and "\ "); C two letters A-Z; DC a DNS label;
+ *                       RFC 5280 lengths (CN O OU 64, L ST 128); or empty
+ *   key-algorithms      names of m2m_key_alg_lookup() (any case), at
+ *                       least one; never ed25519 in an idevid profile
+ *   lifetime            forever | Nd, 1 <= N <= 36500
+ *   subject-key-id      yes | no
+ *   key-usage           none | digitalSignature keyEncipherment
+ *                       keyAgreement (any of them)
+ *   extended-key-usage  none | clientAuth serverAuth
+ *   request-names       none | dns uri
+ *   masa-url            https://HOST... in printable ASCII without
+ *                       spaces; or empty
+ *   trust-anchors       a file relative to the CA directory: [A-Za-z0-9._-]
+ *                       components separated by '/', no '.' or '..'
+ *                       component; or empty; must be empty in an idevid
+ *                       profile
+ *   [ca] crl-validity   Nd, 1 <= N <= 3650
+ * Lists are separated by blanks or commas; a name may be listed once.
  */
 
 #define M2M_PROFILES_MAX	16	/* profiles in one file */
@@ -95,25 +130,33 @@ struct m2m_profiles {
 void m2m_profiles_defaults(struct m2m_profiles *out);
 
 /*
- * Parse a profiles file text[0..len) into *out (which it overwrites).
- * Settings not given take the defaults of the profile's type.  Returns
- * M2M_ERR_INVALID with a detail "line N: ..." for: a line that is not a
- * section, key = value, comment or blank; an unknown section key; a key
- * repeated in a section; a repeated or invalid section name; a value that
- * fails its rule (OID syntax "1.2.840..." with at least two arcs, first arc
- * 0-2; lifetime "forever" or 1..36500 followed by "d"; names from the
- * lists above; yes/no); a profile without "type"; more than
- * M2M_PROFILES_MAX profiles; a file larger than M2M_PROFILES_TEXT_MAX or
- * holding a NUL byte.
+ * Parse a profiles file text[0..len) into *out (which it overwrites, and
+ * zero-fills first, so that two results compare with memcmp()).  *out gets
+ * the profiles of the file in file order (none for an empty file) and the
+ * [ca] settings.  Settings not given take the defaults of the profile's
+ * type.  Returns M2M_ERR_INVALID with a detail "line N: ..." for: a line
+ * that is not a section, key = value, comment or blank; an unknown section
+ * key; a key repeated in a section; a repeated or invalid section name; a
+ * value that fails its rule (above); a profile key before "type"; a
+ * profile without "type"; more than M2M_PROFILES_MAX profiles; a NUL byte.
+ * A file larger than M2M_PROFILES_TEXT_MAX is M2M_ERR_INVALID with a
+ * detail without line number.  M2M_ERR_USAGE if out is NULL, or text is
+ * NULL and len is not 0.  *out is not meant to be used after a failure.
  */
 enum m2m_err m2m_profiles_parse(struct m2m_ctx *ctx, const char *text,
 				size_t len, struct m2m_profiles *out);
 
 /*
  * The canonical text of *p into out[0..size), NUL-terminated, every
- * setting written out (so "show" tells everything); *outlen (may be NULL)
- * gets its length.  M2M_ERR_USAGE if size is too small
- * (M2M_PROFILES_TEXT_MAX is always enough).
+ * setting written out (so "show" tells everything): a comment line saying
+ * the file is managed by "m2m-ca profile set", then [ca] and each profile
+ * in order, each key in a fixed order, lists space-separated in a fixed
+ * order, "none" for an empty list and nothing after " =" for an empty
+ * text.  *outlen (may be NULL) gets its length.  M2M_ERR_USAGE if size is
+ * too small (M2M_PROFILES_TEXT_MAX is always enough) or p->n is larger
+ * than M2M_PROFILES_MAX; out is "" then.  For any *p that
+ * m2m_profiles_parse() or m2m_profiles_set() made, parsing the text gives
+ * *p back.
  */
 enum m2m_err m2m_profiles_format(struct m2m_ctx *ctx,
 				 const struct m2m_profiles *p, char *out,
@@ -125,9 +168,15 @@ const struct m2m_profile *m2m_profiles_get(const struct m2m_profiles *p,
 
 /*
  * Change one setting, as if "key = value" stood in the profile's section
- * ("ca" for the [ca] section).  A profile that does not exist is created
- * when key is "type".  Same rules and errors as m2m_profiles_parse(),
- * without the line number; *p is unchanged on failure.
+ * ("ca" for the [ca] section); the value is trimmed and must not hold a
+ * line break.  A profile that does not exist is created, with the
+ * defaults of its type, when key is "type"; for an existing profile
+ * "type" changes the type only (refused for idevid while the profile has
+ * ed25519 or trust-anchors).  Same rules and M2M_ERR_INVALID errors as
+ * m2m_profiles_parse(), with the profile name instead of the line number
+ * ("idevid: lifetime must be ..."); M2M_ERR_NOT_FOUND for a profile that
+ * does not exist and a key other than "type"; M2M_ERR_USAGE for a NULL
+ * argument.  *p is unchanged on failure.
  */
 enum m2m_err m2m_profiles_set(struct m2m_ctx *ctx, struct m2m_profiles *p,
 			      const char *profile, const char *key,
