@@ -34,6 +34,8 @@ enum key {
 	K_TRUST_ANCHORS,
 	K_PROFILE_COUNT,			/* keys of a profile section */
 	K_CRL_VALIDITY = K_PROFILE_COUNT,	/* keys of [ca] */
+	K_CA_KEY,
+	K_CA_LEDGER,
 	K_COUNT
 };
 
@@ -50,6 +52,8 @@ static const char *const key_names[K_COUNT] = {
 	[K_MASA_URL] = "masa-url",
 	[K_TRUST_ANCHORS] = "trust-anchors",
 	[K_CRL_VALIDITY] = "crl-validity",
+	[K_CA_KEY] = "key",
+	[K_CA_LEDGER] = "ledger",
 };
 
 #define LIFETIME_MAX_DAYS	36500
@@ -791,6 +795,48 @@ static enum m2m_err parse_crl_validity(struct m2m_ctx *ctx, const char *v,
 	return M2M_OK;
 }
 
+/* key = / ledger = of [ca]: a URI or path, printable ASCII. */
+static enum m2m_err parse_location(struct m2m_ctx *ctx, enum key k,
+				   const char *v, size_t len,
+				   char out[M2M_URI_TEXT_MAX])
+{
+	char q[M2M_QUOTE_MAX];
+	size_t i;
+
+	if (len >= M2M_URI_TEXT_MAX)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "%s is longer than %d characters",
+				 key_names[k], M2M_URI_TEXT_MAX - 1);
+	for (i = 0; i < len; i++)
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "%s '%s' holds a character that is not printable ASCII",
+					 key_names[k], m2m_quote(q, v, len));
+	memcpy(out, v, len);
+	out[len] = '\0';
+	return M2M_OK;
+}
+
+/* Apply "key = v" of the [ca] section to *p. */
+static enum m2m_err apply_ca(struct m2m_ctx *ctx, struct m2m_profiles *p,
+			     enum key k, const char *v, size_t len)
+{
+	char loc[M2M_URI_TEXT_MAX];
+	int64_t days = 0;
+	enum m2m_err rc;
+
+	if (k == K_CRL_VALIDITY) {
+		rc = parse_crl_validity(ctx, v, len, &days);
+		if (rc == M2M_OK)
+			p->crl_validity_days = days;
+		return rc;
+	}
+	rc = parse_location(ctx, k, v, len, loc);
+	if (rc == M2M_OK)
+		strcpy(k == K_CA_KEY ? p->key : p->ledger, loc);
+	return rc;
+}
+
 /*
  * Apply "key = v" to the profile *p.  typed: *p has had its "type"; a
  * first "type" makes *p the defaults of that type (keeping the name), a
@@ -878,9 +924,12 @@ static int key_lookup(const char *s, size_t len, int ca)
 {
 	int k;
 
-	if (ca)
-		return is_text(s, len, key_names[K_CRL_VALIDITY]) ?
-		       K_CRL_VALIDITY : -1;
+	if (ca) {
+		for (k = K_PROFILE_COUNT; k < K_COUNT; k++)
+			if (is_text(s, len, key_names[k]))
+				return k;
+		return -1;
+	}
 	for (k = 0; k < K_PROFILE_COUNT; k++)
 		if (is_text(s, len, key_names[k]))
 			return k;
@@ -1013,9 +1062,8 @@ static enum m2m_err parse_setting(struct parser *ps, const char *s,
 				 ps->lineno, key_names[k], section,
 				 ps->key_line[k]);
 	ps->key_line[k] = ps->lineno;
-	if (k == K_CRL_VALIDITY) {
-		rc = parse_crl_validity(ps->ctx, v, vlen,
-					&ps->out->crl_validity_days);
+	if (k >= K_PROFILE_COUNT) {
+		rc = apply_ca(ps->ctx, ps->out, k, v, vlen);
 	} else if (k != K_TYPE && !ps->typed) {
 		return m2m_error(ps->ctx, M2M_ERR_INVALID,
 				 "line %zu: '%s' comes before 'type' in [%s]; type must be the first key of a profile",
@@ -1174,7 +1222,10 @@ enum m2m_err m2m_profiles_format(struct m2m_ctx *ctx,
 				 "m2m_profiles_format: %zu profiles, more than %d",
 				 p->n, M2M_PROFILES_MAX);
 	put(&o, "# Certificate profiles of this CA, managed by 'm2m-ca profile set'.\n");
-	put(&o, "\n[ca]\n%s = %lldd\n", key_names[K_CRL_VALIDITY],
+	put(&o, "\n[ca]\n");
+	put_text(&o, K_CA_KEY, p->key, sizeof(p->key));
+	put_text(&o, K_CA_LEDGER, p->ledger, sizeof(p->ledger));
+	put(&o, "%s = %lldd\n", key_names[K_CRL_VALIDITY],
 	    (long long)p->crl_validity_days);
 	for (i = 0; i < p->n; i++)
 		put_profile(&o, &p->p[i]);
@@ -1243,18 +1294,12 @@ enum m2m_err m2m_profiles_set(struct m2m_ctx *ctx, struct m2m_profiles *p,
 				 profile, m2m_quote(q, key, klen));
 	v = trim_value(value, &vlen);
 	if (strcmp(profile, "ca") == 0) {
-		int64_t days = 0;
-
-		if (key_lookup(key, klen, 1) < 0)
-			rc = unknown_key(ctx, key, klen, "ca");
-		else
-			rc = parse_crl_validity(ctx, v, vlen, &days);
-		if (rc != M2M_OK) {
+		k = key_lookup(key, klen, 1);
+		rc = k < 0 ? unknown_key(ctx, key, klen, "ca") :
+		     apply_ca(ctx, p, k, v, vlen);
+		if (rc != M2M_OK)
 			m2m_error_prefix(ctx, "ca");
-			return rc;
-		}
-		p->crl_validity_days = days;
-		return M2M_OK;
+		return rc;
 	}
 	k = key_lookup(key, klen, 0);
 	i = find_profile(p, profile, plen);

@@ -113,7 +113,14 @@ struct m2m_profile {
 						   directory (ldevid) */
 };
 
+#define M2M_URI_TEXT_MAX	1024	/* key or ledger location, with NUL */
+
 struct m2m_profiles {
+	char key[M2M_URI_TEXT_MAX];		/* [ca] key = URI of the CA key;
+						   a relative path is relative
+						   to the CA directory */
+	char ledger[M2M_URI_TEXT_MAX];		/* [ca] ledger = location;
+						   likewise */
 	int64_t crl_validity_days;		/* [ca] crl-validity = Nd */
 	size_t n;
 	struct m2m_profile p[M2M_PROFILES_MAX];

@@ -201,6 +201,8 @@ static const char defaults_text[] =
 	"# Certificate profiles of this CA, managed by 'm2m-ca profile set'.\n"
 	"\n"
 	"[ca]\n"
+	"key =\n"
+	"ledger =\n"
 	"crl-validity = 7d\n"
 	"\n"
 	"[idevid]\n"
@@ -1041,7 +1043,38 @@ UNIT_TEST(round_trip_heavily_customised)
 	want.crl_validity_days = 9;
 	check_round_trip(&want);
 	CHECK_EQ_STR(text, "# Certificate profiles of this CA, managed by 'm2m-ca profile set'.\n"
-			   "\n[ca]\ncrl-validity = 9d\n");
+			   "\n[ca]\nkey =\nledger =\ncrl-validity = 9d\n");
+}
+
+UNIT_TEST(ca_key_and_ledger)
+{
+	static const char conf[] =
+		"[ca]\n"
+		"key = pkcs11:token=factory;object=ca?pin-source=file:/run/pin\n"
+		"ledger = sqlite:ledger.db\n";
+
+	CHECK_EQ_INT(m2m_profiles_parse(ctx, conf, strlen(conf), &got),
+		     M2M_OK);
+	CHECK_EQ_STR(got.key,
+		     "pkcs11:token=factory;object=ca?pin-source=file:/run/pin");
+	CHECK_EQ_STR(got.ledger, "sqlite:ledger.db");
+	check_round_trip(&got);
+
+	CHECK_EQ_INT(m2m_profiles_set(ctx, &got, "ca", "key", "file:ca.key"),
+		     M2M_OK);
+	CHECK_EQ_STR(got.key, "file:ca.key");
+	CHECK_EQ_INT(m2m_profiles_set(ctx, &got, "ca", "ledger", "other.db"),
+		     M2M_OK);
+	CHECK_EQ_STR(got.ledger, "other.db");
+	memcpy(&before, &got, sizeof(got));
+	CHECK_FAILS(m2m_profiles_set(ctx, &got, "ca", "key", "a\tb"),
+		    M2M_ERR_INVALID, "ca: key 'a?b' holds a character");
+	CHECK_EQ_MEM(&got, &before, sizeof(got));
+	CHECK_FAILS(m2m_profiles_set(ctx, &got, "ca", "keys", "x"),
+		    M2M_ERR_INVALID, "unknown key 'keys' in [ca]");
+	m2m_profiles_defaults(&got);
+	CHECK_FAILS(m2m_profiles_set(ctx, &got, "idevid", "ledger", "x"),
+		    M2M_ERR_INVALID, "(it belongs in [ca])");
 }
 
 UNIT_TEST(format_buffer_too_small)
@@ -1311,6 +1344,7 @@ int main(void)
 		UNIT(limit_nul_byte),
 		UNIT(parse_usage_errors),
 		UNIT(round_trip_heavily_customised),
+		UNIT(ca_key_and_ledger),
 		UNIT(format_buffer_too_small),
 		UNIT(get_by_name),
 		UNIT(set_every_key),
