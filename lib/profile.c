@@ -1221,7 +1221,7 @@ enum m2m_err m2m_profiles_format(struct m2m_ctx *ctx,
 		return m2m_error(ctx, M2M_ERR_USAGE,
 				 "m2m_profiles_format: %zu profiles, more than %d",
 				 p->n, M2M_PROFILES_MAX);
-	put(&o, "# Certificate profiles of this CA, managed by 'm2m-ca profile set'.\n");
+	put(&o, "# Settings and certificate profiles of this CA, managed by 'm2m-ca profile set'.\n");
 	put(&o, "\n[ca]\n");
 	put_text(&o, K_CA_KEY, p->key, sizeof(p->key));
 	put_text(&o, K_CA_LEDGER, p->ledger, sizeof(p->ledger));

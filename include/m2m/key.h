@@ -88,6 +88,14 @@ enum m2m_err m2m_key_load(struct m2m_ctx *ctx, const char *uri,
 			  const struct m2m_key_opts *opts,
 			  struct m2m_key **out);
 
+/*
+ * A key of algorithm alg that lives only in memory (URI "memory:"), for a
+ * device that gets its key from the CA in a PKCS#12 file.  Caller owns
+ * *out.
+ */
+enum m2m_err m2m_key_new_ephemeral(struct m2m_ctx *ctx, enum m2m_key_alg alg,
+				   struct m2m_key **out);
+
 /* Free a key handle (the key itself stays where it is).  Accepts NULL. */
 void m2m_key_free(struct m2m_key *key);
 

@@ -198,7 +198,7 @@ UNIT_TEST(defaults_exact)
 }
 
 static const char defaults_text[] =
-	"# Certificate profiles of this CA, managed by 'm2m-ca profile set'.\n"
+	"# Settings and certificate profiles of this CA, managed by 'm2m-ca profile set'.\n"
 	"\n"
 	"[ca]\n"
 	"key =\n"
@@ -1042,7 +1042,7 @@ UNIT_TEST(round_trip_heavily_customised)
 	memset(&want, 0, sizeof(want));
 	want.crl_validity_days = 9;
 	check_round_trip(&want);
-	CHECK_EQ_STR(text, "# Certificate profiles of this CA, managed by 'm2m-ca profile set'.\n"
+	CHECK_EQ_STR(text, "# Settings and certificate profiles of this CA, managed by 'm2m-ca profile set'.\n"
 			   "\n[ca]\nkey =\nledger =\ncrl-validity = 9d\n");
 }
 

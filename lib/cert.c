@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
+
+#include <m2m/cert.h>
+
+#include "cert_internal.h"
+#include "internal.h"
+#include "keystore/keystore.h"
+
+static const char hexdig[] = "0123456789abcdef";
+
+static void hex_of(const unsigned char *p, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hexdig[p[i] >> 4];
+		out[2 * i + 1] = hexdig[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int looks_pem(const void *buf, size_t len)
+{
+	return len >= 11 && memmem(buf, len, "-----BEGIN ", 11) != NULL;
+}
+
+/* ---- certificates ------------------------------------------------------ */
+
+enum m2m_err m2m_cert_from_x509(struct m2m_ctx *ctx, X509 **x,
+				struct m2m_cert **out)
+{
+	struct m2m_cert *c = NULL;
+	const ASN1_INTEGER *sn;
+	unsigned char md[EVP_MAX_MD_SIZE], *p;
+	unsigned int mdlen = 0;
+	enum m2m_err rc = M2M_ERR_NOMEM;
+	int n;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto fail;
+	n = i2d_X509(*x, NULL);
+	if (n <= 0 || n > M2M_CERT_MAX) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
+				    "cannot encode the certificate");
+		goto fail;
+	}
+	c->der = malloc((size_t)n);
+	if (!c->der)
+		goto fail;
+	p = c->der;
+	c->der_len = (size_t)i2d_X509(*x, &p);
+	sn = X509_get0_serialNumber(*x);
+	if (sn->length < 1 || sn->length > 20 ||
+	    (sn->type & V_ASN1_NEG)) {
+		rc = m2m_error(ctx, M2M_ERR_INVALID,
+			       "certificate serial is not a positive number of 1 to 20 octets");
+		goto fail;
+	}
+	hex_of(sn->data, (size_t)sn->length, c->serial);
+	if (!EVP_Digest(c->der, c->der_len, md, &mdlen, EVP_sha256(), NULL)) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				    "cannot hash the certificate");
+		goto fail;
+	}
+	hex_of(md, mdlen, c->fingerprint);
+	c->x509 = *x;
+	*x = NULL;
+	*out = c;
+	return M2M_OK;
+fail:
+	if (rc == M2M_ERR_NOMEM)
+		m2m_error(ctx, rc, "out of memory");
+	m2m_cert_free(c);
+	return rc;
+}
+
+enum m2m_err m2m_cert_parse(struct m2m_ctx *ctx, const void *buf, size_t len,
+			    struct m2m_cert **out)
+{
+	X509 *x = NULL;
+	BIO *bio = NULL;
+	const unsigned char *p = buf;
+	enum m2m_err rc;
+
+	*out = NULL;
+	if (len > M2M_CERT_MAX)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "certificate is larger than %d bytes",
+				 M2M_CERT_MAX);
+	if (looks_pem(buf, len)) {
+		bio = BIO_new_mem_buf(buf, (int)len);
+		x = X509_new_ex(ctx->libctx, NULL);
+		if (!bio || !x || !PEM_read_bio_X509(bio, &x, NULL, NULL)) {
+			rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
+					    "not a PEM certificate");
+			goto out;
+		}
+	} else {
+		x = X509_new_ex(ctx->libctx, NULL);
+		if (!x || !d2i_X509(&x, &p, (long)len)) {
+			rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
+					    "not a DER certificate");
+			goto out;
+		}
+		if (p != (const unsigned char *)buf + len) {
+			rc = m2m_error(ctx, M2M_ERR_INVALID,
+				       "%zu bytes of garbage after the certificate",
+				       (size_t)((const unsigned char *)buf +
+						len - p));
+			goto out;
+		}
+	}
+	rc = m2m_cert_from_x509(ctx, &x, out);
+out:
+	BIO_free(bio);
+	X509_free(x);
+	ERR_clear_error();
+	return rc;
+}
+
+enum m2m_err m2m_cert_load_file(struct m2m_ctx *ctx, const char *path,
+				struct m2m_cert **out)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	enum m2m_err rc;
+
+	*out = NULL;
+	rc = m2m_file_read(ctx, path, M2M_CERT_MAX, &buf, &len);
+	if (rc == M2M_OK) {
+		rc = m2m_cert_parse(ctx, buf, len, out);
+		if (rc != M2M_OK)
+			m2m_error_prefix(ctx, "'%s'", path);
+	}
+	free(buf);
+	return rc;
+}
+
+void m2m_cert_free(struct m2m_cert *cert)
+{
+	if (!cert)
+		return;
+	X509_free(cert->x509);
+	free(cert->der);
+	free(cert);
+}
+
+const uint8_t *m2m_cert_der(const struct m2m_cert *cert, size_t *len)
+{
+	*len = cert->der_len;
+	return cert->der;
+}
+
+X509 *m2m_cert_x509(const struct m2m_cert *cert)
+{
+	return cert->x509;
+}
+
+const char *m2m_cert_serial(const struct m2m_cert *cert)
+{
+	return cert->serial;
+}
+
+const char *m2m_cert_fingerprint(const struct m2m_cert *cert)
+{
+	return cert->fingerprint;
+}
+
+void m2m_name_text(const X509_NAME *name, char *out, size_t size)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *p = NULL;
+	long n;
+
+	if (size == 0)
+		return;
+	out[0] = '\0';
+	if (!bio)
+		return;
+	if (X509_NAME_print_ex(bio, name, 0,
+			       XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+		n = BIO_get_mem_data(bio, &p);
+		if (n > 0) {
+			size_t k = (size_t)n < size - 1 ? (size_t)n : size - 1;
+
+			memcpy(out, p, k);
+			out[k] = '\0';
+		}
+	}
+	BIO_free(bio);
+}
+
+void m2m_cert_subject(const struct m2m_cert *cert, char *out, size_t size)
+{
+	m2m_name_text(X509_get_subject_name(cert->x509), out, size);
+}
+
+void m2m_cert_issuer(const struct m2m_cert *cert, char *out, size_t size)
+{
+	m2m_name_text(X509_get_issuer_name(cert->x509), out, size);
+}
+
+int64_t m2m_asn1_time_epoch(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!ASN1_TIME_to_tm(t, &tm))
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+void m2m_cert_validity(const struct m2m_cert *cert, int64_t *not_before,
+		       int64_t *not_after)
+{
+	*not_before = m2m_asn1_time_epoch(X509_get0_notBefore(cert->x509));
+	*not_after = m2m_asn1_time_epoch(X509_get0_notAfter(cert->x509));
+}
+
+int m2m_cert_matches_key(const struct m2m_cert *cert,
+			 const struct m2m_key *key)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(cert->x509);
+
+	return pub && EVP_PKEY_eq(pub, m2m_key_pkey(key)) == 1;
+}
+
+enum m2m_err m2m_der_encode(struct m2m_ctx *ctx, const unsigned char *der,
+			    size_t der_len, const char *pem_name,
+			    enum m2m_format fmt, char **out, size_t *len)
+{
+	BIO *bio = NULL;
+	char *p = NULL;
+	long n;
+	enum m2m_err rc = M2M_ERR_NOMEM;
+
+	*out = NULL;
+	*len = 0;
+	if (fmt == M2M_FORMAT_DER) {
+		*out = malloc(der_len ? der_len : 1);
+		if (!*out)
+			return m2m_error(ctx, rc, "out of memory");
+		memcpy(*out, der, der_len);
+		*len = der_len;
+		return M2M_OK;
+	}
+	bio = BIO_new(BIO_s_mem());
+	if (!bio || !PEM_write_bio(bio, pem_name, "", der, (long)der_len)) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO, "cannot write PEM");
+		goto out;
+	}
+	n = BIO_get_mem_data(bio, &p);
+	*out = malloc((size_t)n + 1);
+	if (!*out) {
+		m2m_error(ctx, rc, "out of memory");
+		goto out;
+	}
+	memcpy(*out, p, (size_t)n);
+	(*out)[n] = '\0';
+	*len = (size_t)n;
+	rc = M2M_OK;
+out:
+	BIO_free(bio);
+	return rc;
+}
+
+enum m2m_err m2m_cert_encode(struct m2m_ctx *ctx, const struct m2m_cert *cert,
+			     enum m2m_format fmt, char **out, size_t *len)
+{
+	return m2m_der_encode(ctx, cert->der, cert->der_len, "CERTIFICATE",
+			      fmt, out, len);
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+void m2m_csr_free(struct m2m_csr *csr)
+{
+	if (!csr)
+		return;
+	X509_REQ_free(csr->req);
+	free(csr->der);
+	free(csr);
+}
+
+static enum m2m_err csr_wrap(struct m2m_ctx *ctx, X509_REQ **req,
+			     struct m2m_csr **out)
+{
+	struct m2m_csr *c = NULL;
+	EVP_PKEY *pub;
+	unsigned char *p;
+	enum m2m_err rc;
+	int n, ok;
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	pub = X509_REQ_get0_pubkey(*req);
+	if (!pub) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
+				    "request holds no usable public key");
+		goto out;
+	}
+	rc = m2m_pkey_alg(ctx, pub, &c->alg);
+	if (rc != M2M_OK) {
+		m2m_error_prefix(ctx, "request");
+		goto out;
+	}
+	ok = X509_REQ_verify_ex(*req, pub, ctx->libctx, NULL);
+	if (ok != 1) {
+		rc = m2m_error_ossl(ctx, ok == 0 ? M2M_ERR_VERIFY :
+				    M2M_ERR_INVALID,
+				    "request signature does not verify (no proof of possession)");
+		goto out;
+	}
+	n = i2d_X509_REQ(*req, NULL);
+	if (n <= 0 || !(c->der = malloc((size_t)n))) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
+				    "cannot encode the request");
+		goto out;
+	}
+	p = c->der;
+	c->der_len = (size_t)i2d_X509_REQ(*req, &p);
+	c->req = *req;
+	*req = NULL;
+	*out = c;
+	c = NULL;
+	rc = M2M_OK;
+out:
+	m2m_csr_free(c);
+	ERR_clear_error();
+	return rc;
+}
+
+enum m2m_err m2m_csr_parse(struct m2m_ctx *ctx, const void *buf, size_t len,
+			   struct m2m_csr **out)
+{
+	X509_REQ *req = NULL;
+	BIO *bio = NULL;
+	const unsigned char *p = buf;
+	enum m2m_err rc;
+
+	*out = NULL;
+	if (len > M2M_CERT_MAX)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "request is larger than %d bytes",
+				 M2M_CERT_MAX);
+	req = X509_REQ_new_ex(ctx->libctx, NULL);
+	if (!req)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	if (looks_pem(buf, len)) {
+		bio = BIO_new_mem_buf(buf, (int)len);
+		if (!bio || !PEM_read_bio_X509_REQ(bio, &req, NULL, NULL)) {
+			rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
+					    "not a PEM certificate request");
+			goto out;
+		}
+	} else {
+		if (!d2i_X509_REQ(&req, &p, (long)len)) {
+			rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
+					    "not a DER certificate request");
+			goto out;
+		}
+		if (p != (const unsigned char *)buf + len) {
+			rc = m2m_error(ctx, M2M_ERR_INVALID,
+				       "%zu bytes of garbage after the request",
+				       (size_t)((const unsigned char *)buf +
+						len - p));
+			goto out;
+		}
+	}
+	rc = csr_wrap(ctx, &req, out);
+out:
+	BIO_free(bio);
+	X509_REQ_free(req);
+	ERR_clear_error();
+	return rc;
+}
+
+enum m2m_key_alg m2m_csr_key_alg(const struct m2m_csr *csr)
+{
+	return csr->alg;
+}
+
+void m2m_csr_subject(const struct m2m_csr *csr, char *out, size_t size)
+{
+	m2m_name_text(X509_REQ_get_subject_name(csr->req), out, size);
+}
+
+const char *m2m_sign_digest(enum m2m_key_alg alg)
+{
+	switch (alg) {
+	case M2M_KEY_EC_P384:
+		return "SHA384";
+	case M2M_KEY_ED25519:
+		return NULL;
+	default:
+		return "SHA256";
+	}
+}
+
+enum m2m_err m2m_csr_make(struct m2m_ctx *ctx, const struct m2m_key *key,
+			  const char *subject, struct m2m_csr **out)
+{
+	X509_REQ *req = NULL;
+	X509_NAME *name = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	enum m2m_err rc;
+
+	*out = NULL;
+	req = X509_REQ_new_ex(ctx->libctx, NULL);
+	if (!req) {
+		rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (subject && *subject) {
+		rc = m2m_name_parse(ctx, subject, &name);
+		if (rc != M2M_OK)
+			goto out;
+		if (!X509_REQ_set_subject_name(req, name)) {
+			rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+					    "cannot set the subject");
+			goto out;
+		}
+	}
+	rc = m2m_sign_ctx_new(ctx, m2m_key_pkey(key), m2m_key_get_alg(key),
+			      &mctx);
+	if (rc != M2M_OK)
+		goto out;
+	if (!X509_REQ_set_version(req, 0) ||
+	    !X509_REQ_set_pubkey(req, m2m_key_pkey(key)) ||
+	    X509_REQ_sign_ctx(req, mctx) <= 0) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				    "cannot sign the request with '%s'",
+				    m2m_key_uri(key));
+		goto out;
+	}
+	rc = csr_wrap(ctx, &req, out);
+out:
+	EVP_MD_CTX_free(mctx);
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+	return rc;
+}
+
+enum m2m_err m2m_csr_encode(struct m2m_ctx *ctx, const struct m2m_csr *csr,
+			    enum m2m_format fmt, char **out, size_t *len)
+{
+	return m2m_der_encode(ctx, csr->der, csr->der_len,
+			      "CERTIFICATE REQUEST", fmt, out, len);
+}
+
+enum m2m_err m2m_sign_ctx_new(struct m2m_ctx *ctx, EVP_PKEY *pkey,
+			      enum m2m_key_alg alg, EVP_MD_CTX **out)
+{
+	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+
+	*out = NULL;
+	if (!mctx || EVP_DigestSignInit_ex(mctx, NULL, m2m_sign_digest(alg),
+					   ctx->libctx, NULL, pkey,
+					   NULL) != 1) {
+		EVP_MD_CTX_free(mctx);
+		return m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				      "cannot start signing with an %s key",
+				      m2m_key_alg_name(alg));
+	}
+	*out = mctx;
+	return M2M_OK;
+}
+
+static const char *const dn_attrs[] = {
+	"C", "ST", "L", "O", "OU", "CN", "DC", "serialNumber",
+};
+
+enum m2m_err m2m_name_parse(struct m2m_ctx *ctx, const char *text,
+			    X509_NAME **out)
+{
+	X509_NAME *name = NULL;
+	char val[M2M_DN_MAX], attr[16], q[M2M_QUOTE_MAX];
+	const char *s = text;
+	enum m2m_err rc;
+	size_t i;
+
+	*out = NULL;
+	if (strlen(text) >= M2M_DN_MAX)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "distinguished name is longer than %d bytes",
+				 M2M_DN_MAX - 1);
+	name = X509_NAME_new();
+	if (!name)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	while (*s) {
+		size_t a = 0, v = 0;
+		int known = 0;
+
+		while (*s == ' ')
+			s++;
+		while (*s && *s != '=' && a + 1 < sizeof(attr))
+			attr[a++] = *s++;
+		while (a && attr[a - 1] == ' ')
+			a--;
+		attr[a] = '\0';
+		if (*s != '=' || a == 0) {
+			rc = m2m_error(ctx, M2M_ERR_INVALID,
+				       "'%s' is not ATTR=value,...",
+				       m2m_quote(q, text, strlen(text)));
+			goto out;
+		}
+		for (i = 0; i < sizeof(dn_attrs) / sizeof(dn_attrs[0]); i++)
+			known |= strcmp(attr, dn_attrs[i]) == 0;
+		if (!known) {
+			rc = m2m_error(ctx, M2M_ERR_INVALID,
+				       "unknown attribute '%s' (C, ST, L, O, OU, CN, DC, serialNumber)",
+				       m2m_quote(q, attr, a));
+			goto out;
+		}
+		for (s++; *s == ' '; s++)
+			;
+		while (*s && *s != ',') {
+			if (*s == '\\' && s[1])
+				s++;
+			val[v++] = *s++;
+		}
+		while (v && val[v - 1] == ' ' && (v < 2 || val[v - 2] != '\\'))
+			v--;
+		val[v] = '\0';
+		if (v == 0) {
+			rc = m2m_error(ctx, M2M_ERR_INVALID,
+				       "attribute %s has an empty value", attr);
+			goto out;
+		}
+		if (!X509_NAME_add_entry_by_txt(name, attr, MBSTRING_UTF8,
+						(unsigned char *)val, (int)v,
+						-1, 0)) {
+			rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
+					    "%s='%s' is not a valid value", attr,
+					    m2m_quote(q, val, v));
+			goto out;
+		}
+		if (*s == ',')
+			s++;
+	}
+	if (X509_NAME_entry_count(name) == 0) {
+		rc = m2m_error(ctx, M2M_ERR_INVALID,
+			       "empty distinguished name");
+		goto out;
+	}
+	*out = name;
+	name = NULL;
+	rc = M2M_OK;
+out:
+	X509_NAME_free(name);
+	return rc;
+}
+
+enum m2m_err m2m_pkcs12_make(struct m2m_ctx *ctx, const struct m2m_key *key,
+			     const struct m2m_cert *cert, const char *chain_pem,
+			     const char *pass_source, unsigned char **der,
+			     size_t *len)
+{
+	STACK_OF(X509) *chain = NULL;
+	PKCS12 *p12 = NULL;
+	BIO *bio = NULL;
+	X509 *x;
+	char pass[1024];
+	unsigned char *p;
+	enum m2m_err rc;
+	int n;
+
+	*der = NULL;
+	*len = 0;
+	rc = m2m_secret_read(ctx, pass_source, pass, sizeof(pass), NULL);
+	if (rc != M2M_OK)
+		return rc;
+	chain = sk_X509_new_null();
+	if (!chain) {
+		rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (chain_pem && *chain_pem) {
+		bio = BIO_new_mem_buf(chain_pem, -1);
+		while (bio && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+			if (!sk_X509_push(chain, x)) {
+				X509_free(x);
+				rc = m2m_error(ctx, M2M_ERR_NOMEM,
+					       "out of memory");
+				goto out;
+			}
+		}
+		ERR_clear_error();
+	}
+	p12 = PKCS12_create_ex(pass, NULL, m2m_key_pkey(key), cert->x509, chain,
+			       NID_aes_256_cbc, NID_aes_256_cbc, 0, 0, 0,
+			       ctx->libctx, NULL);
+	n = p12 ? i2d_PKCS12(p12, NULL) : -1;
+	if (n <= 0 || !(*der = malloc((size_t)n))) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				    "cannot make the PKCS#12 file");
+		goto out;
+	}
+	p = *der;
+	*len = (size_t)i2d_PKCS12(p12, &p);
+	rc = M2M_OK;
+out:
+	m2m_secret_wipe(pass, sizeof(pass));
+	PKCS12_free(p12);
+	BIO_free(bio);
+	sk_X509_pop_free(chain, X509_free);
+	return rc;
+}

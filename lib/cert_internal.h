@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef M2M_CERT_INTERNAL_H
+#define M2M_CERT_INTERNAL_H
+
+/* Internal: what lib/ knows about certificates and requests. */
+
+#include <openssl/x509.h>
+
+#include <m2m/cert.h>
+
+#define M2M_DN_MAX 1024	/* longest DN text accepted */
+
+struct m2m_cert {
+	X509 *x509;
+	unsigned char *der;
+	size_t der_len;
+	char serial[M2M_CERT_SERIAL_HEX];
+	char fingerprint[M2M_FINGERPRINT_HEX];
+};
+
+struct m2m_csr {
+	X509_REQ *req;
+	unsigned char *der;
+	size_t der_len;
+	enum m2m_key_alg alg;
+};
+
+/* Wrap *x (taken over: *x is NULL afterwards on success). */
+enum m2m_err m2m_cert_from_x509(struct m2m_ctx *ctx, X509 **x,
+				struct m2m_cert **out);
+
+/* The X509 inside cert.  Borrowed. */
+X509 *m2m_cert_x509(const struct m2m_cert *cert);
+
+/* name as RFC 4514 text into out[0..size). */
+void m2m_name_text(const X509_NAME *name, char *out, size_t size);
+
+/*
+ * Parse a DN written "C=DE,O=Example Ltd,CN=x" (RDNs in certificate
+ * order, most significant first; "\," for a comma in a value) into *out.
+ * Attributes: C ST L O OU CN DC serialNumber.  M2M_ERR_INVALID otherwise.
+ */
+enum m2m_err m2m_name_parse(struct m2m_ctx *ctx, const char *text,
+			    X509_NAME **out);
+
+/* An ASN1_TIME as seconds since the epoch (0 if unreadable). */
+int64_t m2m_asn1_time_epoch(const ASN1_TIME *t);
+
+/* DER bytes as PEM (under pem_name) or DER, into *out (free()). */
+enum m2m_err m2m_der_encode(struct m2m_ctx *ctx, const unsigned char *der,
+			    size_t der_len, const char *pem_name,
+			    enum m2m_format fmt, char **out, size_t *len);
+
+/* The digest a key of alg signs with ("SHA256"; NULL for Ed25519). */
+const char *m2m_sign_digest(enum m2m_key_alg alg);
+
+/*
+ * A signing context for pkey (of algorithm alg) in ctx's library context,
+ * ready for X509_sign_ctx() and friends.  Caller owns *out
+ * (EVP_MD_CTX_free).
+ */
+enum m2m_err m2m_sign_ctx_new(struct m2m_ctx *ctx, EVP_PKEY *pkey,
+			      enum m2m_key_alg alg, EVP_MD_CTX **out);
+
+#endif

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Keys in PEM files: "file:/path", "file:///path" or a bare path. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/decoder.h>
+#include <openssl/encoder.h>
+#include <openssl/err.h>
+
+#include "../internal.h"
+#include "keystore.h"
+
+#define KEY_FILE_MAX (1024 * 1024)
+#define PASS_MAX 1024
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * The path a file key location names (RFC 8089): "file:///p" and
+ * "file://localhost/p" and "file:/p" and "file:p" with %XX decoded, or a
+ * bare path as it is.
+ */
+static enum m2m_err file_path(struct m2m_ctx *ctx, const char *loc,
+			      char path[PATH_MAX])
+{
+	const char *s = loc;
+	size_t o = 0;
+
+	if (strncmp(loc, "file:", 5) != 0) {
+		if (strlen(loc) >= PATH_MAX)
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "key path is too long");
+		strcpy(path, loc);
+		return M2M_OK;
+	}
+	s += 5;
+	if (strncmp(s, "//", 2) == 0) {
+		s += 2;
+		if (strncmp(s, "localhost/", 10) == 0)
+			s += 9;
+		else if (*s != '/')
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "'%s': only local file URIs are supported",
+					 loc);
+	}
+	for (; *s; s++) {
+		char c = *s;
+
+		if (c == '%') {
+			int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return m2m_error(ctx, M2M_ERR_INVALID,
+						 "'%s': bad %%-escape", loc);
+			c = (char)(hi << 4 | lo);
+			s += 2;
+		} else if (c == '?' || c == '#') {
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "'%s': file URIs take no query or fragment",
+					 loc);
+		}
+		if (o + 1 >= PATH_MAX)
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "key path is too long");
+		path[o++] = c;
+	}
+	if (o == 0)
+		return m2m_error(ctx, M2M_ERR_INVALID, "'%s' names no file",
+				 loc);
+	path[o] = '\0';
+	return M2M_OK;
+}
+
+static enum m2m_err file_generate(struct m2m_ctx *ctx, const char *loc,
+				  enum m2m_key_alg alg,
+				  const struct m2m_key_opts *opts,
+				  EVP_PKEY **out)
+{
+	char path[PATH_MAX], pass[PASS_MAX];
+	OSSL_ENCODER_CTX *ectx = NULL;
+	EVP_PKEY *pkey = NULL;
+	unsigned char *pem = NULL;
+	size_t pemlen = 0, passlen = 0;
+	enum m2m_err rc;
+
+	pass[0] = '\0';
+	rc = file_path(ctx, loc, path);
+	if (rc != M2M_OK)
+		goto out;
+	if (opts->pass_source) {
+		rc = m2m_secret_read(ctx, opts->pass_source, pass, sizeof(pass),
+				     &passlen);
+		if (rc != M2M_OK)
+			goto out;
+		if (passlen < 4) {
+			rc = m2m_error(ctx, M2M_ERR_INVALID,
+				       "passphrase for '%s' is shorter than 4 characters",
+				       path);
+			goto out;
+		}
+	}
+	rc = m2m_pkey_generate(ctx, alg, &pkey);
+	if (rc != M2M_OK)
+		goto out;
+	ectx = OSSL_ENCODER_CTX_new_for_pkey(pkey, EVP_PKEY_KEYPAIR, "PEM",
+					     "PrivateKeyInfo", NULL);
+	if (!ectx ||
+	    (passlen && (!OSSL_ENCODER_CTX_set_cipher(ectx, "AES-256-CBC",
+						      NULL) ||
+			 !OSSL_ENCODER_CTX_set_passphrase(
+				 ectx, (unsigned char *)pass, passlen))) ||
+	    !OSSL_ENCODER_to_data(ectx, &pem, &pemlen)) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				    "cannot encode the key for '%s'", path);
+		goto out;
+	}
+	rc = m2m_file_write(ctx, path, pem, pemlen, 0600,
+			    opts->force ? 0 : M2M_WRITE_EXCL);
+	if (rc == M2M_ERR_DUPLICATE)
+		m2m_error(ctx, rc, "'%s' exists already (a key is never replaced unless forced)",
+			  path);
+	if (rc != M2M_OK)
+		goto out;
+	*out = pkey;
+	pkey = NULL;
+out:
+	if (pem) {
+		OPENSSL_cleanse(pem, pemlen);
+		OPENSSL_free(pem);
+	}
+	OSSL_ENCODER_CTX_free(ectx);
+	EVP_PKEY_free(pkey);
+	m2m_secret_wipe(pass, sizeof(pass));
+	return rc;
+}
+
+static int is_encrypted(const unsigned char *data, size_t len)
+{
+	static const char *const marks[] = {
+		"-----BEGIN ENCRYPTED PRIVATE KEY-----",
+		"Proc-Type: 4,ENCRYPTED",
+	};
+	size_t i, m;
+
+	for (i = 0; i < 2; i++) {
+		m = strlen(marks[i]);
+		if (len >= m && memmem(data, len, marks[i], m))
+			return 1;
+	}
+	return 0;
+}
+
+static enum m2m_err file_load(struct m2m_ctx *ctx, const char *loc,
+			      const struct m2m_key_opts *opts, EVP_PKEY **out)
+{
+	char path[PATH_MAX], pass[PASS_MAX];
+	OSSL_DECODER_CTX *dctx = NULL;
+	EVP_PKEY *pkey = NULL;
+	unsigned char *data = NULL;
+	const unsigned char *p;
+	size_t len = 0, left, passlen = 0;
+	enum m2m_err rc;
+	int encrypted;
+
+	pass[0] = '\0';
+	rc = file_path(ctx, loc, path);
+	if (rc != M2M_OK)
+		goto out;
+	rc = m2m_file_read(ctx, path, KEY_FILE_MAX, &data, &len);
+	if (rc != M2M_OK)
+		goto out;
+	encrypted = is_encrypted(data, len);
+	if (encrypted && !opts->pass_source) {
+		rc = m2m_error(ctx, M2M_ERR_INVALID,
+			       "'%s' is encrypted: give a passphrase source",
+			       path);
+		goto out;
+	}
+	if (opts->pass_source) {
+		rc = m2m_secret_read(ctx, opts->pass_source, pass, sizeof(pass),
+				     &passlen);
+		if (rc != M2M_OK)
+			goto out;
+	}
+	dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, NULL, NULL, NULL,
+					     EVP_PKEY_KEYPAIR, ctx->libctx,
+					     NULL);
+	if (!dctx || (opts->pass_source &&
+		      !OSSL_DECODER_CTX_set_passphrase(
+			      dctx, (unsigned char *)pass, passlen))) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				    "cannot set up a key decoder");
+		goto out;
+	}
+	p = data;
+	left = len;
+	if (!OSSL_DECODER_from_data(dctx, &p, &left) || !pkey) {
+		ERR_clear_error();
+		rc = encrypted ?
+		     m2m_error(ctx, M2M_ERR_VERIFY,
+			       "wrong passphrase for '%s'", path) :
+		     m2m_error(ctx, M2M_ERR_INVALID,
+			       "'%s' holds no private key", path);
+		goto out;
+	}
+	*out = pkey;
+	pkey = NULL;
+	rc = M2M_OK;
+out:
+	if (data) {
+		OPENSSL_cleanse(data, len);
+		free(data);
+	}
+	OSSL_DECODER_CTX_free(dctx);
+	EVP_PKEY_free(pkey);
+	m2m_secret_wipe(pass, sizeof(pass));
+	return rc;
+}
+
+const struct m2m_keystore_ops m2m_keystore_file = {
+	"file",
+	file_generate,
+	file_load,
+};

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef M2M_KEYSTORE_H
+#define M2M_KEYSTORE_H
+
+/*
+ * Internal: the ops table every key back-end implements, and what the
+ * rest of lib/ may know about a struct m2m_key (its EVP_PKEY).
+ */
+
+#include <openssl/evp.h>
+
+#include <m2m/key.h>
+
+struct m2m_keystore_ops {
+	const char *scheme;	/* URI scheme without ':' */
+	/*
+	 * Make a key at locator (the URI's part after "scheme:", or a bare
+	 * path for the file back-end); *out gets an EVP_PKEY that signs with
+	 * it.  Errors as m2m_key_generate().
+	 */
+	enum m2m_err (*generate)(struct m2m_ctx *ctx, const char *locator,
+				 enum m2m_key_alg alg,
+				 const struct m2m_key_opts *opts,
+				 EVP_PKEY **out);
+	/* Open the key at locator.  Errors as m2m_key_load(). */
+	enum m2m_err (*load)(struct m2m_ctx *ctx, const char *locator,
+			     const struct m2m_key_opts *opts, EVP_PKEY **out);
+};
+
+extern const struct m2m_keystore_ops m2m_keystore_file;
+
+struct m2m_key {
+	const struct m2m_keystore_ops *ops;
+	char *uri;
+	enum m2m_key_alg alg;
+	EVP_PKEY *pkey;
+};
+
+/* The key's EVP_PKEY, to sign with.  Borrowed. */
+EVP_PKEY *m2m_key_pkey(const struct m2m_key *key);
+
+/*
+ * Generate a key pair of alg in memory, in ctx's library context.
+ * Caller owns *out (EVP_PKEY_free).
+ */
+enum m2m_err m2m_pkey_generate(struct m2m_ctx *ctx, enum m2m_key_alg alg,
+			       EVP_PKEY **out);
+
+/*
+ * Which of our algorithms pkey is: M2M_ERR_UNSUPPORTED (with a detail
+ * naming it) for any other type, curve or size.
+ */
+enum m2m_err m2m_pkey_alg(struct m2m_ctx *ctx, const EVP_PKEY *pkey,
+			  enum m2m_key_alg *alg);
+
+#endif
