@@ -628,12 +628,14 @@ out:
 
 #define GROUP_MAX 256
 
+/* One row's result, held until its group is committed, then reported. */
 struct pending {
 	uint64_t line;
 	char serial[M2M_SERIAL_MAX + 1];
 	char ppid[M2M_PPID_HEX_MAX];
 	char path[4096];
-	struct m2m_cert *cert;
+	struct m2m_cert *cert;		/* NULL: the row failed */
+	char error[1280];
 	int existing;
 	char replaced[M2M_CERT_SERIAL_HEX];
 };
@@ -664,8 +666,9 @@ static int col_of(const struct m2m_csv_row *h, const char *name)
 	return -1;
 }
 
-static void row_error(struct batch *b, uint64_t line, const char *serial,
-		      const char *ppid, const char *msg)
+/* Report a failed row now (to keep rows in order, see row_failed). */
+static void report_error(struct batch *b, uint64_t line, const char *serial,
+			 const char *ppid, const char *msg)
 {
 	b->failed++;
 	cli_error("%s:%llu: %s", b->name, (unsigned long long)line, msg);
@@ -678,6 +681,19 @@ static void row_error(struct batch *b, uint64_t line, const char *serial,
 		json_str(msg);
 		printf("}\n");
 	}
+}
+
+/* A failed row: reported with its group, in the order of the rows. */
+static void row_error(struct batch *b, uint64_t line, const char *serial,
+		      const char *ppid, const char *msg)
+{
+	struct pending *pe = &b->group[b->ngroup++];
+
+	memset(pe, 0, sizeof(*pe));
+	pe->line = line;
+	snprintf(pe->serial, sizeof(pe->serial), "%s", serial);
+	snprintf(pe->ppid, sizeof(pe->ppid), "%s", ppid);
+	snprintf(pe->error, sizeof(pe->error), "%s", msg);
 }
 
 static void sanitize(const char *in, char *out, size_t size)
@@ -706,6 +722,11 @@ static int group_release(struct batch *b)
 		size_t len = 0;
 		enum m2m_err rc;
 
+		if (!pe->cert) {
+			report_error(b, pe->line, pe->serial, pe->ppid,
+				     pe->error);
+			continue;
+		}
 		if (cert_output(b->ctx, b->ca, pe->cert, b->o->der, b->o->chain,
 				&out, &len) != 0) {
 			status = CLI_EXIT_SYSTEM;
@@ -714,8 +735,8 @@ static int group_release(struct batch *b)
 		rc = m2m_file_write(b->ctx, pe->path, out, len, 0644, 0);
 		free(out);
 		if (rc != M2M_OK) {
-			row_error(b, pe->line, pe->serial, pe->ppid,
-				  m2m_ctx_detail(b->ctx));
+			report_error(b, pe->line, pe->serial, pe->ppid,
+				     m2m_ctx_detail(b->ctx));
 			continue;
 		}
 		if (pe->existing)
@@ -758,10 +779,13 @@ static int group_flush(struct batch *b)
 	if (rc != M2M_OK) {
 		/* Nothing of the group was recorded: nothing is released. */
 		for (i = 0; i < b->ngroup; i++) {
-			row_error(b, b->group[i].line, b->group[i].serial,
-				  b->group[i].ppid, m2m_ctx_detail(b->ctx));
-			m2m_cert_free(b->group[i].cert);
-			b->group[i].cert = NULL;
+			struct pending *pe = &b->group[i];
+
+			report_error(b, pe->line, pe->serial, pe->ppid,
+				     pe->cert ? m2m_ctx_detail(b->ctx) :
+				     pe->error);
+			m2m_cert_free(pe->cert);
+			pe->cert = NULL;
 		}
 		b->ngroup = 0;
 		return cli_fail(b->ctx, rc, "cannot commit to the ledger");
@@ -968,20 +992,19 @@ static int batch_rows(struct batch *b)
 		if (rc == M2M_ERR_INVALID) {
 			b->rows++;
 			row_error(b, lineno, "", "", m2m_ctx_detail(b->ctx));
-			continue;
-		}
-		if (rc != M2M_OK) {
+		} else if (rc != M2M_OK) {
 			status = cli_fail(b->ctx, rc, "cannot read '%s'", b->name);
 			break;
-		}
-		if (!line)
+		} else if (!line) {
 			break;
-		if (len == 0)
+		} else if (len == 0) {
 			continue;
-		b->rows++;
-		status = batch_row(b, line, len, lineno);
-		if (status)
-			break;
+		} else {
+			b->rows++;
+			status = batch_row(b, line, len, lineno);
+			if (status)
+				break;
+		}
 		if (b->ngroup == GROUP_MAX) {
 			status = group_flush(b);
 			if (status)

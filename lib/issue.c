@@ -769,6 +769,33 @@ enum m2m_err m2m_ca_group_issue(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	} else if (rc != M2M_ERR_NOT_FOUND) {
 		goto out;
 	}
+	/* And one per device serial number: a PPID is not a device. */
+	if (pl->device_serial[0]) {
+		rc = m2m_ledger_find_valid_device(ctx, ca->ledger,
+						  pl->prof->name,
+						  pl->device_serial, &have);
+		if (rc == M2M_OK && !req->replace) {
+			char hex[M2M_PPID_HEX_MAX];
+
+			hex_lower(have.ppid, have.ppid_len <= M2M_PPID_MAX ?
+				  have.ppid_len : 0, hex);
+			rc = m2m_error(ctx, M2M_ERR_DUPLICATE,
+				       "device %s already has a valid %s certificate (serial %s, PPID %s); --replace supersedes it",
+				       pl->device_serial, pl->prof->name,
+				       have.serial, have.ppid ? hex : "-");
+			goto out;
+		}
+		if (rc == M2M_OK) {
+			rc = revoke_superseded(ctx, ca, have.serial, pl->now);
+			if (rc != M2M_OK)
+				goto out;
+			if (!res->replaced[0])
+				snprintf(res->replaced, sizeof(res->replaced),
+					 "%s", have.serial);
+		} else if (rc != M2M_ERR_NOT_FOUND) {
+			goto out;
+		}
+	}
 
 	for (tries = 0;; tries++) {
 		m2m_cert_free(cert);

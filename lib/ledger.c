@@ -350,6 +350,27 @@ enum m2m_err m2m_ledger_find_valid(struct m2m_ctx *ctx, struct m2m_ledger *l,
 	return l->ops->find_valid(ctx, l, profile, ppid, ppid_len, out);
 }
 
+enum m2m_err m2m_ledger_find_valid_device(struct m2m_ctx *ctx,
+					  struct m2m_ledger *l,
+					  const char *profile,
+					  const char *device_serial,
+					  struct m2m_cert_record *out)
+{
+	enum m2m_err rc;
+
+	if (!out)
+		return m2m_error(ctx, M2M_ERR_USAGE,
+				 "m2m_ledger_find_valid_device: no result pointer");
+	memset(out, 0, sizeof(*out));
+	rc = ready(ctx, l, "cannot look a device serial up", 0);
+	if (rc != M2M_OK)
+		return rc;
+	if (!profile || !device_serial || !*device_serial)
+		return m2m_error(ctx, M2M_ERR_USAGE,
+				 "cannot look a device serial up: profile and serial are required");
+	return l->ops->find_valid_device(ctx, l, profile, device_serial, out);
+}
+
 enum m2m_err m2m_ledger_revoke(struct m2m_ctx *ctx, struct m2m_ledger *l,
 			       const char *serial, int64_t revoked_at,
 			       int reason)

@@ -67,8 +67,10 @@ enum m2m_ledger_conflict {
 	M2M_CONFLICT_NONE = 0,
 	M2M_CONFLICT_SERIAL,	/* the certificate serial exists: retry with
 				   a new one */
-	M2M_CONFLICT_PPID	/* the PPID already has a valid certificate of
+	M2M_CONFLICT_PPID,	/* the PPID already has a valid certificate of
 				   this profile */
+	M2M_CONFLICT_DEVICE	/* the device serial already has a valid
+				   certificate of this profile */
 };
 
 #define M2M_LEDGER_CREATE	0x1	/* create the ledger if absent */
@@ -144,6 +146,17 @@ enum m2m_err m2m_ledger_find_valid(struct m2m_ctx *ctx, struct m2m_ledger *l,
 				   const char *profile, const uint8_t *ppid,
 				   size_t ppid_len,
 				   struct m2m_cert_record *out);
+
+/*
+ * The valid certificate of profile for this device serial number into
+ * *out; M2M_ERR_NOT_FOUND if there is none.  As with PPIDs, the ledger
+ * holds at most one valid certificate per (profile, device serial).
+ */
+enum m2m_err m2m_ledger_find_valid_device(struct m2m_ctx *ctx,
+					  struct m2m_ledger *l,
+					  const char *profile,
+					  const char *device_serial,
+					  struct m2m_cert_record *out);
 
 /*
  * Mark a certificate revoked at revoked_at with an RFC 5280 reason (in an

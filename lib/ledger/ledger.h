@@ -83,6 +83,11 @@ struct m2m_ledger_ops {
 				   const char *profile, const uint8_t *ppid,
 				   size_t ppid_len,
 				   struct m2m_cert_record *out);
+	enum m2m_err (*find_valid_device)(struct m2m_ctx *ctx,
+					  struct m2m_ledger *l,
+					  const char *profile,
+					  const char *device_serial,
+					  struct m2m_cert_record *out);
 	/* Errors as m2m_ledger_revoke() documents. */
 	enum m2m_err (*revoke)(struct m2m_ctx *ctx, struct m2m_ledger *l,
 			       const char *serial, int64_t revoked_at,

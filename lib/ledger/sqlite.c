@@ -56,6 +56,9 @@ static const char schema_sql[] =
 	");\n"
 	"CREATE UNIQUE INDEX certs_one_valid ON certs (profile, ppid)\n"
 	"  WHERE ppid IS NOT NULL AND status = 0;\n"
+	"CREATE UNIQUE INDEX certs_one_valid_device ON certs\n"
+	"  (profile, device_serial)\n"
+	"  WHERE device_serial IS NOT NULL AND status = 0;\n"
 	"CREATE INDEX certs_ppid ON certs (ppid);\n"
 	"CREATE INDEX certs_profile ON certs (profile);\n"
 	"CREATE INDEX certs_status ON certs (status);\n"
@@ -81,7 +84,7 @@ static const char schema_sql[] =
 
 enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-	ST_ADD, ST_GET, ST_FIND, ST_REVOKE,
+	ST_ADD, ST_GET, ST_FIND, ST_FIND_DEVICE, ST_REVOKE,
 	ST_CRL_NEXT, ST_CRL_ADD, ST_CRL_GET,
 	ST_AUDIT_LAST, ST_AUDIT_ADD, ST_AUDIT_LIST,
 	ST_COUNT
@@ -97,6 +100,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_GET] = "SELECT " CERT_COLS " FROM certs WHERE serial = ?1",
 	[ST_FIND] = "SELECT " CERT_COLS " FROM certs WHERE profile = ?1 "
 		"AND ppid = ?2 AND ppid IS NOT NULL AND status = 0",
+	[ST_FIND_DEVICE] = "SELECT " CERT_COLS " FROM certs WHERE profile = ?1 "
+		"AND device_serial = ?2 AND device_serial IS NOT NULL "
+		"AND status = 0",
 	[ST_REVOKE] = "UPDATE certs SET status = 1, revoked_at = ?2, "
 		"reason = ?3 WHERE serial = ?1 AND status = 0",
 	[ST_CRL_NEXT] = "INSERT INTO crls (number) "
@@ -686,6 +692,34 @@ static enum m2m_err sq_find_valid(struct m2m_ctx *ctx, struct m2m_ledger *l,
 	return rc;
 }
 
+static enum m2m_err sq_find_valid_device(struct m2m_ctx *ctx,
+					 struct m2m_ledger *l,
+					 const char *profile,
+					 const char *device_serial,
+					 struct m2m_cert_record *out)
+{
+	struct sq *s = sq_of(l);
+	sqlite3_stmt *st = s->st[ST_FIND_DEVICE];
+	char q[M2M_QUOTE_MAX], q2[M2M_QUOTE_MAX];
+	enum m2m_err rc;
+	int r;
+
+	sqlite3_bind_text(st, 1, profile, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, device_serial, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		rc = row_copy(ctx, s, st, out);
+	else if (r == SQLITE_DONE)
+		rc = m2m_error(ctx, M2M_ERR_NOT_FOUND,
+			       "device '%s' has no valid %s certificate",
+			       m2m_quote(q, device_serial, strlen(device_serial)),
+			       m2m_quote(q2, profile, strlen(profile)));
+	else
+		rc = sq_error(ctx, s, r, "look a device serial up");
+	sq_done(st);
+	return rc;
+}
+
 /* Why an insertion failed a uniqueness constraint: which one. */
 static enum m2m_err add_conflict(struct m2m_ctx *ctx, struct m2m_ledger *l,
 				 const struct m2m_cert_record *rec,
@@ -714,6 +748,22 @@ static enum m2m_err add_conflict(struct m2m_ctx *ctx, struct m2m_ledger *l,
 					 "PPID %s already has a valid %s certificate (serial %s)",
 					 m2m_ledger_hex(hex, rec->ppid,
 							rec->ppid_len),
+					 m2m_quote(q, rec->profile,
+						   strlen(rec->profile)),
+					 other.serial);
+		}
+		if (rc != M2M_ERR_NOT_FOUND)
+			return rc;
+	}
+	if (rec->device_serial) {
+		rc = sq_find_valid_device(ctx, l, rec->profile,
+					  rec->device_serial, &other);
+		if (rc == M2M_OK) {
+			*conflict = M2M_CONFLICT_DEVICE;
+			return m2m_error(ctx, M2M_ERR_DUPLICATE,
+					 "device '%s' already has a valid %s certificate (serial %s)",
+					 m2m_quote(hex, rec->device_serial,
+						   strlen(rec->device_serial)),
 					 m2m_quote(q, rec->profile,
 						   strlen(rec->profile)),
 					 other.serial);
@@ -1069,6 +1119,7 @@ const struct m2m_ledger_ops m2m_ledger_sqlite_ops = {
 	.add_cert = sq_add_cert,
 	.get_cert = sq_get_cert,
 	.find_valid = sq_find_valid,
+	.find_valid_device = sq_find_valid_device,
 	.revoke = sq_revoke,
 	.list = sq_list,
 	.next_crl_number = sq_next_crl_number,

@@ -780,6 +780,38 @@ UNIT_TEST(one_valid_certificate_per_profile_and_ppid)
 	m2m_ledger_close(l);
 }
 
+UNIT_TEST(one_valid_certificate_per_profile_and_device_serial)
+{
+	struct m2m_ledger *l = fresh("dupdevice.db");
+	enum m2m_ledger_conflict cf = M2M_CONFLICT_NONE;
+	struct m2m_cert_record got;
+	struct rec a, b;
+
+	if (!l)
+		return;
+	mkrec(&a, 1, "idevid", 0xa1);
+	mkrec(&b, 2, "idevid", 0xb2);
+	strcpy(b.device_serial, a.device_serial);	/* same device */
+	CHECK_OK(m2m_ledger_begin(ctx, l));
+	CHECK_OK(m2m_ledger_add_cert(ctx, l, &a.r, &cf));
+	CHECK_FAILS(m2m_ledger_add_cert(ctx, l, &b.r, &cf), M2M_ERR_DUPLICATE,
+		    "device 'SN000001' already has a valid idevid certificate (serial 10000001)");
+	CHECK_EQ_INT(cf, M2M_CONFLICT_DEVICE);
+	CHECK_OK(m2m_ledger_commit(ctx, l));
+	CHECK_OK(m2m_ledger_find_valid_device(ctx, l, "idevid", "SN000001",
+					      &got));
+	CHECK_EQ_STR(got.serial, "10000001");
+	CHECK_FAILS(m2m_ledger_find_valid_device(ctx, l, "ldevid", "SN000001",
+						 &got),
+		    M2M_ERR_NOT_FOUND, "device 'SN000001' has no valid ldevid certificate");
+	CHECK_OK(revoke_one(l, a.serial, NOW + 10, 4));
+	CHECK_OK(add_one(l, &b.r));
+	CHECK_OK(m2m_ledger_find_valid_device(ctx, l, "idevid", "SN000001",
+					      &got));
+	CHECK_EQ_STR(got.serial, "10000002");
+	m2m_ledger_close(l);
+}
+
 UNIT_TEST(find_valid_ignores_revoked_and_not_expiry)
 {
 	struct m2m_ledger *l = fresh("find.db");
@@ -1466,6 +1498,7 @@ int main(void)
 		UNIT(add_rejects_bad_records),
 		UNIT(duplicate_serial_conflicts_and_transaction_goes_on),
 		UNIT(one_valid_certificate_per_profile_and_ppid),
+		UNIT(one_valid_certificate_per_profile_and_device_serial),
 		UNIT(find_valid_ignores_revoked_and_not_expiry),
 		UNIT(revoke_records_and_refuses_twice_or_unknown),
 		UNIT(list_filters_count_exactly_over_1000_records),
