@@ -650,6 +650,12 @@ struct batch {
 	struct m2m_manifest m;
 	struct m2m_csv_row row;
 	int csr_col, key_col, out_col, profile_col;
+	int json;			/* JSON lines, not CSV */
+	const char *names[M2M_CSV_FIELDS_MAX];	/* JSON: the columns */
+	size_t nnames;
+	char *first;			/* JSON: the first line is a row */
+	size_t first_len;
+	uint64_t first_lineno;
 	struct pending group[GROUP_MAX];
 	size_t ngroup;
 	uint64_t rows, issued, existing, failed;
@@ -816,7 +822,9 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 	enum m2m_err rc;
 
 	ppid[0] = '\0';
-	rc = m2m_csv_split(b->ctx, &b->row, line, len);
+	rc = b->json ? m2m_json_split(b->ctx, &b->row, line, len, b->names,
+				      b->nnames) :
+	     m2m_csv_split(b->ctx, &b->row, line, len);
 	if (rc == M2M_OK)
 		rc = m2m_manifest_row(b->ctx, &b->m, &b->row, &dev);
 	if (rc == M2M_OK)
@@ -948,7 +956,34 @@ static int batch_header(struct batch *b)
 			return CLI_EXIT_INPUT;
 		}
 	} while (len == 0);
-	rc = m2m_csv_split(b->ctx, &b->row, line, len);
+	for (i = 0; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
+		;
+	if (i < len && line[i] == '{') {
+		/* JSON lines: no header; every known name is a column. */
+		b->json = 1;
+		b->first = malloc(len + 1);
+		if (!b->first) {
+			cli_error("out of memory");
+			return CLI_EXIT_SYSTEM;
+		}
+		memcpy(b->first, line, len);
+		b->first_len = len;
+		b->first_lineno = lineno;
+		b->names[b->nnames++] = "serial";
+		b->names[b->nnames++] = "ppid";
+		for (k = 0; k < M2M_TECH_COUNT; k++)
+			b->names[b->nnames++] = m2m_tech_name((enum m2m_tech)k);
+		for (k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
+			b->names[b->nnames++] = ours[k];
+		b->row.n = b->nnames;
+		for (k = 0; k < b->nnames; k++) {
+			b->row.field[k] = b->names[k];
+			b->row.len[k] = strlen(b->names[k]);
+		}
+		rc = M2M_OK;
+	} else {
+		rc = m2m_csv_split(b->ctx, &b->row, line, len);
+	}
 	if (rc == M2M_OK)
 		rc = m2m_manifest_header(b->ctx, &b->m, &b->row);
 	if (rc != M2M_OK)
@@ -988,7 +1023,17 @@ static int batch_rows(struct batch *b)
 
 	cli_progress_start(&b->pr, "rows", 0);
 	for (;;) {
-		rc = m2m_lines_next(b->ctx, b->lines, &line, &len, &lineno);
+		if (b->first) {
+			/* JSON lines: the line read for the header is a row. */
+			rc = M2M_OK;
+			line = b->first;
+			len = b->first_len;
+			lineno = b->first_lineno;
+			b->first_len = 0;
+		} else {
+			rc = m2m_lines_next(b->ctx, b->lines, &line, &len,
+					    &lineno);
+		}
 		if (rc == M2M_ERR_INVALID) {
 			b->rows++;
 			row_error(b, lineno, "", "", m2m_ctx_detail(b->ctx));
@@ -1002,6 +1047,10 @@ static int batch_rows(struct batch *b)
 		} else {
 			b->rows++;
 			status = batch_row(b, line, len, lineno);
+			if (line == b->first) {
+				free(b->first);
+				b->first = NULL;
+			}
 			if (status)
 				break;
 		}
@@ -1079,6 +1128,7 @@ out:
 		for (i = 0; i < b->ngroup; i++)
 			m2m_cert_free(b->group[i].cert);
 		m2m_ca_close(b->ca);
+		free(b->first);
 		m2m_lines_free(b->lines);
 		m2m_seen_free(b->seen_ppid);
 		m2m_seen_free(b->seen_serial);

@@ -256,6 +256,213 @@ enum m2m_err m2m_csv_split(struct m2m_ctx *ctx, struct m2m_csv_row *row,
 	}
 }
 
+/* ---- JSON lines -------------------------------------------------------------- */
+
+struct jp {
+	const char *s;
+	size_t i, len;
+};
+
+static void jp_space(struct jp *p)
+{
+	while (p->i < p->len && (p->s[p->i] == ' ' || p->s[p->i] == '\t'))
+		p->i++;
+}
+
+static int jp_hex4(struct jp *p, unsigned *v)
+{
+	size_t k;
+
+	*v = 0;
+	if (p->len - p->i < 4)
+		return -1;
+	for (k = 0; k < 4; k++) {
+		char c = p->s[p->i++];
+		int d = (c >= '0' && c <= '9') ? c - '0' :
+			(c >= 'a' && c <= 'f') ? c - 'a' + 10 :
+			(c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+
+		if (d < 0)
+			return -1;
+		*v = *v << 4 | (unsigned)d;
+	}
+	return 0;
+}
+
+/*
+ *   string = '"' *(unescaped / escape) '"'
+ *   escape = "\" ( '"' / "\" / "/" / "b" / "f" / "n" / "r" / "t" / "u" 4HEX )
+ * Decoded into out[0..size) as UTF-8; *n gets the length.
+ */
+static int jp_string(struct jp *p, char *out, size_t size, size_t *n)
+{
+	size_t o = 0;
+
+	if (p->i >= p->len || p->s[p->i] != '"')
+		return -1;
+	for (p->i++;;) {
+		unsigned char c;
+		unsigned u, lo;
+
+		if (p->i >= p->len)
+			return -1;
+		c = (unsigned char)p->s[p->i++];
+		if (c == '"')
+			break;
+		if (c < 0x20)
+			return -1;
+		if (c != '\\') {
+			if (o + 1 >= size)
+				return -1;
+			out[o++] = (char)c;
+			continue;
+		}
+		if (p->i >= p->len)
+			return -1;
+		c = (unsigned char)p->s[p->i++];
+		switch (c) {
+		case '"': case '\\': case '/':
+			u = c;
+			break;
+		case 'b': u = '\b'; break;
+		case 'f': u = '\f'; break;
+		case 'n': u = '\n'; break;
+		case 'r': u = '\r'; break;
+		case 't': u = '\t'; break;
+		case 'u':
+			if (jp_hex4(p, &u) < 0 || u == 0 ||
+			    (u >= 0xdc00 && u <= 0xdfff))
+				return -1;
+			if (u >= 0xd800 && u <= 0xdbff) {
+				if (p->len - p->i < 2 || p->s[p->i] != '\\' ||
+				    p->s[p->i + 1] != 'u')
+					return -1;
+				p->i += 2;
+				if (jp_hex4(p, &lo) < 0 || lo < 0xdc00 ||
+				    lo > 0xdfff)
+					return -1;
+				u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+			}
+			break;
+		default:
+			return -1;
+		}
+		if (o + 4 >= size)
+			return -1;
+		if (u < 0x80) {
+			out[o++] = (char)u;
+		} else if (u < 0x800) {
+			out[o++] = (char)(0xc0 | u >> 6);
+			out[o++] = (char)(0x80 | (u & 0x3f));
+		} else if (u < 0x10000) {
+			out[o++] = (char)(0xe0 | u >> 12);
+			out[o++] = (char)(0x80 | (u >> 6 & 0x3f));
+			out[o++] = (char)(0x80 | (u & 0x3f));
+		} else {
+			out[o++] = (char)(0xf0 | u >> 18);
+			out[o++] = (char)(0x80 | (u >> 12 & 0x3f));
+			out[o++] = (char)(0x80 | (u >> 6 & 0x3f));
+			out[o++] = (char)(0x80 | (u & 0x3f));
+		}
+	}
+	out[o] = '\0';
+	*n = o;
+	return 0;
+}
+
+/*
+ *   object = "{" [ member *( "," member ) ] "}"
+ *   member = string ":" ( string / "null" )
+ */
+enum m2m_err m2m_json_split(struct m2m_ctx *ctx, struct m2m_csv_row *row,
+			    const char *line, size_t len,
+			    const char *const *names, size_t nnames)
+{
+	struct jp p = { line, 0, len };
+	char key[128], q[M2M_QUOTE_MAX];
+	size_t i, k, o = 0, n;
+	uint64_t seen = 0;
+
+	row->n = 0;
+	if (len > M2M_LINE_MAX || nnames > M2M_CSV_FIELDS_MAX)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "line is longer than %d bytes", M2M_LINE_MAX);
+	for (i = 0; i < nnames; i++) {
+		row->field[i] = "";
+		row->len[i] = 0;
+	}
+	row->n = nnames;
+	jp_space(&p);
+	if (p.i >= p.len || p.s[p.i++] != '{')
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "not a JSON object (it must start with '{')");
+	jp_space(&p);
+	if (p.i < p.len && p.s[p.i] == '}') {
+		p.i++;
+		goto end;
+	}
+	for (;;) {
+		jp_space(&p);
+		if (jp_string(&p, key, sizeof(key), &n) < 0)
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "byte %zu: expected a key (a JSON string)",
+					 p.i + 1);
+		for (k = 0; k < nnames; k++)
+			if (strcmp(key, names[k]) == 0)
+				break;
+		if (k == nnames)
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "unknown key '%s'", m2m_quote(q, key, n));
+		if (seen >> k & 1)
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "key '%s' given twice", names[k]);
+		seen |= (uint64_t)1 << k;
+		jp_space(&p);
+		if (p.i >= p.len || p.s[p.i++] != ':')
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "byte %zu: expected ':' after '%s'",
+					 p.i, names[k]);
+		jp_space(&p);
+		if (p.len - p.i >= 4 && memcmp(p.s + p.i, "null", 4) == 0) {
+			p.i += 4;
+		} else {
+			if (p.i >= p.len || p.s[p.i] != '"')
+				return m2m_error(ctx, M2M_ERR_INVALID,
+						 "the value of '%s' must be a string",
+						 names[k]);
+			if (jp_string(&p, row->buf + o, sizeof(row->buf) - o,
+				      &n) < 0)
+				return m2m_error(ctx, M2M_ERR_INVALID,
+						 "the value of '%s' is not a valid JSON string",
+						 names[k]);
+			if (memchr(row->buf + o, '\0', n))
+				return m2m_error(ctx, M2M_ERR_INVALID,
+						 "the value of '%s' holds a NUL",
+						 names[k]);
+			row->field[k] = row->buf + o;
+			row->len[k] = n;
+			o += n + 1;
+		}
+		jp_space(&p);
+		if (p.i < p.len && p.s[p.i] == ',') {
+			p.i++;
+			continue;
+		}
+		if (p.i < p.len && p.s[p.i] == '}') {
+			p.i++;
+			break;
+		}
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "byte %zu: expected ',' or '}'", p.i + 1);
+	}
+end:
+	jp_space(&p);
+	if (p.i != p.len)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "byte %zu: text after the object", p.i + 1);
+	return M2M_OK;
+}
+
 /* ---- device manifests ---------------------------------------------------- */
 
 static int name_is(const char *s, size_t len, const char *name)

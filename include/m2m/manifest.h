@@ -72,6 +72,23 @@ struct m2m_csv_row {
 enum m2m_err m2m_csv_split(struct m2m_ctx *ctx, struct m2m_csv_row *row,
 			   const char *line, size_t len);
 
+/* ---- JSON lines --------------------------------------------------------- */
+
+/*
+ * Split a JSON-lines row line[0..len) (len <= M2M_LINE_MAX): one object
+ * whose values are strings (or null, taken as empty), such as
+ *   {"serial":"SN-1","wifi":"3C:71:BF:4A:0B:2E","csr":"d1.csr"}
+ * into row as if it were a CSV row under a header of names[0..nnames):
+ * field i is the value of key names[i], "" when the key is absent.  Keys
+ * match names exactly.  Returns M2M_ERR_INVALID for malformed JSON, a key
+ * not in names, a key given twice, a value that is not a string (numbers
+ * are refused: serial numbers lose leading zeros that way), an escape
+ * that is not valid (\u0000 included), or anything after the object.
+ */
+enum m2m_err m2m_json_split(struct m2m_ctx *ctx, struct m2m_csv_row *row,
+			    const char *line, size_t len,
+			    const char *const *names, size_t nnames);
+
 /* ---- device manifests ------------------------------------------------- */
 
 struct m2m_manifest {

@@ -910,6 +910,54 @@ UNIT_TEST(row_ppid_column)
 		    "column 'ppid': byte 1: header is not minimal");
 }
 
+#define JSON_OK(text) CHECK_EQ_INT(m2m_json_split(ctx, &row, (text), \
+						  strlen(text), names, 3), \
+				   M2M_OK)
+
+UNIT_TEST(json_split_values_escapes_and_rejections)
+{
+	static const char *const names[] = { "serial", "wifi", "csr" };
+	static struct m2m_csv_row row;
+	static const struct {
+		const char *line, *phrase;
+	} bad[] = {
+		{ "", "not a JSON object" },
+		{ "[1]", "not a JSON object" },
+		{ "{\"serial\":\"a\"", "expected ',' or '}'" },
+		{ "{\"serial\":\"a\"} x", "text after the object" },
+		{ "{\"color\":\"red\"}", "unknown key 'color'" },
+		{ "{\"serial\":\"a\",\"serial\":\"b\"}", "key 'serial' given twice" },
+		{ "{\"serial\":12}", "the value of 'serial' must be a string" },
+		{ "{\"serial\":true}", "the value of 'serial' must be a string" },
+		{ "{\"serial\":\"a\\x\"}", "is not a valid JSON string" },
+		{ "{\"serial\":\"a\\u0000\"}", "is not a valid JSON string" },
+		{ "{\"serial\":\"\\udc00\"}", "is not a valid JSON string" },
+		{ "{\"serial\":\"\\ud800x\"}", "is not a valid JSON string" },
+		{ "{\"serial\":\"a\tb\"}", "is not a valid JSON string" },
+		{ "{serial:\"a\"}", "expected a key" },
+		{ "{\"serial\" \"a\"}", "expected ':'" },
+		{ "{\"serial\":\"a\",}", "expected a key" },
+	};
+	size_t i;
+
+	JSON_OK("{\"csr\":\"d1.csr\", \"serial\" : \"SN-1\",\"wifi\":null}");
+	CHECK_EQ_INT(row.n, 3);
+	CHECK_EQ_STR(row.field[0], "SN-1");
+	CHECK_EQ_STR(row.field[1], "");
+	CHECK_EQ_STR(row.field[2], "d1.csr");
+	JSON_OK("  {}  ");
+	CHECK_EQ_STR(row.field[0], "");
+	JSON_OK("{\"serial\":\"q\\\"\\\\\\/\\u00e9\\ud83d\\ude00\"}");
+	CHECK_EQ_STR(row.field[0], "q\"\\/\xc3\xa9\xf0\x9f\x98\x80");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		m2m_ctx_clear_error(ctx);
+		CHECK_MSG(m2m_json_split(ctx, &row, bad[i].line,
+					 strlen(bad[i].line), names, 3) ==
+			  M2M_ERR_INVALID, "'%s' is not rejected", bad[i].line);
+		CHECK_CONTAINS(m2m_ctx_detail(ctx), bad[i].phrase);
+	}
+}
+
 UNIT_TEST(row_wrong_field_count)
 {
 	static struct m2m_csv_row row;
@@ -1190,6 +1238,7 @@ int main(void)
 		UNIT(header_rejections),
 		UNIT(row_good_fills_device),
 		UNIT(row_ppid_column),
+		UNIT(json_split_values_escapes_and_rejections),
 		UNIT(row_wrong_field_count),
 		UNIT(row_bad_serials),
 		UNIT(row_serial_64_ok_65_rejected),
