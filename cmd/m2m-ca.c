@@ -227,6 +227,14 @@ static void common_init(struct common *c)
 	c->ca_dir = env && *env ? env : ".";
 }
 
+/* A passphrase on the command line is visible to every user: say so. */
+static void warn_pass(const char *opt, const char *source)
+{
+	if (strncmp(source, "pass:", 5) == 0)
+		cli_warn("%s pass:... shows the passphrase to other users; prefer env:, file: or fd:",
+			 opt);
+}
+
 /* Take a shared option; nonzero if it was one. */
 static int common_opt(struct common *c, int opt, const char *arg)
 {
@@ -235,8 +243,7 @@ static int common_opt(struct common *c, int opt, const char *arg)
 		c->ca_dir = arg;
 		return 1;
 	case OPT_PASSIN:
-		if (strncmp(arg, "pass:", 5) == 0)
-			cli_warn("--passin pass:... shows the passphrase to other users; prefer env:, file: or fd:");
+		warn_pass("--passin", arg);
 		c->passin = arg;
 		return 1;
 	case OPT_LEDGER:
@@ -362,7 +369,10 @@ static int cmd_init(struct m2m_ctx *ctx, int argc, char **argv)
 			continue;
 		switch (opt) {
 		case OPT_PARENT: pr.parent_dir = p.optarg; break;
-		case OPT_PARENT_PASSIN: pr.parent_pass_source = p.optarg; break;
+		case OPT_PARENT_PASSIN:
+			warn_pass("--parent-passin", p.optarg);
+			pr.parent_pass_source = p.optarg;
+			break;
 		case OPT_SUBJECT: pr.subject = p.optarg; break;
 		case OPT_ALGORITHM:
 			alg = m2m_key_alg_lookup(p.optarg);
@@ -474,13 +484,13 @@ static int cert_output(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	return 0;
 }
 
-static void print_issued_json(struct m2m_ca *ca, const struct m2m_cert *cert,
-			      const char *out, const struct m2m_issue_result *res)
+static void print_issued_json(const struct m2m_cert *cert, const char *out,
+			      const char *pem, size_t pemlen,
+			      const struct m2m_issue_result *res)
 {
 	char subject[1024], nb[32], na[32];
 	int64_t b, a;
 
-	(void)ca;
 	m2m_cert_subject(cert, subject, sizeof(subject));
 	m2m_cert_validity(cert, &b, &a);
 	printf("{\"certificate_serial\":\"%s\",\"fingerprint\":\"%s\",\"subject\":",
@@ -493,6 +503,9 @@ static void print_issued_json(struct m2m_ca *ca, const struct m2m_cert *cert,
 	if (out) {
 		printf(",\"out\":");
 		json_str(out);
+	} else {
+		printf(",\"certificate\":");
+		cli_json_string(stdout, pem, pemlen);
 	}
 	printf("}\n");
 }
@@ -554,6 +567,13 @@ static int issue_one(struct m2m_ctx *ctx, const struct issue_opts *o)
 			goto out;
 		}
 	}
+	if (o->pkcs12 && access(o->generate_key, F_OK) == 0) {
+		/* Checked again when written; this spares an issuance. */
+		cli_error("cannot create '%s': %s", o->generate_key,
+			  strerror(EEXIST));
+		status = CLI_EXIT_INPUT;
+		goto out;
+	}
 	status = open_ca(ctx, &o->c, M2M_CA_NEED_KEY, &ca);
 	if (status)
 		goto out;
@@ -599,14 +619,20 @@ static int issue_one(struct m2m_ctx *ctx, const struct issue_opts *o)
 	if (status)
 		goto out;
 	if (o->c.json && !o->out) {
-		/* JSON on stdout: the certificate itself goes in it. */
-		print_issued_json(ca, res.cert, NULL, &res);
+		/* JSON on stdout: the certificate (PEM) goes in it. */
+		free(out);
+		out = NULL;
+		status = cert_output(ctx, ca, res.cert, 0, o->chain, &out,
+				     &outlen);
+		if (status)
+			goto out;
+		print_issued_json(res.cert, NULL, out, outlen, &res);
 	} else {
 		status = write_output(ctx, o->out, out, outlen, 0644);
 		if (status)
 			goto out;
 		if (o->c.json)
-			print_issued_json(ca, res.cert, o->out, &res);
+			print_issued_json(res.cert, o->out, NULL, 0, &res);
 	}
 	if (res.replaced[0])
 		cli_warn("revoked %s (superseded)", res.replaced);
@@ -858,8 +884,9 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 			 b->row.field[b->out_col]);
 	} else {
 		sanitize(dev.serial, name, sizeof(name));
-		snprintf(pe->path, sizeof(pe->path), "%s/%s.pem",
-			 b->o->out_dir ? b->o->out_dir : ".", name);
+		snprintf(pe->path, sizeof(pe->path), "%s/%s.%s",
+			 b->o->out_dir ? b->o->out_dir : ".", name,
+			 b->o->der ? "der" : "pem");
 	}
 	if (m2m_seen_find(b->seen_out, pe->path, strlen(pe->path), &first)) {
 		snprintf(msg, sizeof(msg), "output '%.1000s' is also line %llu's",
@@ -1110,10 +1137,24 @@ static int issue_batch(struct m2m_ctx *ctx, const struct issue_opts *o)
 		goto out;
 	}
 	status = batch_rows(b);
-	if (status == 0)
+	if (status == 0) {
 		status = group_flush(b);
-	else
+	} else {
+		size_t i;
+
+		/* The open group is lost: none of it was recorded. */
 		m2m_ca_group_abort(ctx, b->ca);
+		for (i = 0; i < b->ngroup; i++) {
+			struct pending *pe = &b->group[i];
+
+			report_error(b, pe->line, pe->serial, pe->ppid,
+				     pe->cert ? "not recorded: the batch stopped" :
+				     pe->error);
+			m2m_cert_free(pe->cert);
+			pe->cert = NULL;
+		}
+		b->ngroup = 0;
+	}
 	cli_progress_end(&b->pr, b->rows, b->failed);
 	if (status == 0 && b->failed) {
 		cli_error("%s: %llu of %llu rows failed", b->name,
@@ -1193,8 +1234,8 @@ static int cmd_issue(struct m2m_ctx *ctx, int argc, char **argv)
 		cli_usage_error("--chain needs PEM output, not --der");
 	if (o.pkcs12 && (!o.generate_key || !o.passout))
 		cli_usage_error("--pkcs12 goes with --generate-key and --passout");
-	if (o.passout && strncmp(o.passout, "pass:", 5) == 0)
-		cli_warn("--passout pass:... shows the passphrase to other users; prefer env:, file: or fd:");
+	if (o.passout)
+		warn_pass("--passout", o.passout);
 	if (o.batch) {
 		if (o.ppid_hex || o.naddr || o.serial || o.out)
 			cli_usage_error("--batch takes PPIDs, serials and outputs from the manifest");
@@ -1215,6 +1256,7 @@ static int cmd_revoke(struct m2m_ctx *ctx, int argc, char **argv)
 	struct common c;
 	struct m2m_ca *ca = NULL;
 	const char *serial;
+	char canon[M2M_CERT_SERIAL_HEX];
 	int opt, reason = 0, status;
 	enum m2m_err rc;
 
@@ -1238,15 +1280,15 @@ static int cmd_revoke(struct m2m_ctx *ctx, int argc, char **argv)
 	status = open_ca(ctx, &c, M2M_CA_NEED_KEY, &ca);
 	if (status)
 		return status;
-	rc = m2m_ca_revoke(ctx, ca, serial, reason, 0);
+	rc = m2m_ca_revoke(ctx, ca, serial, reason, 0, canon);
 	if (rc != M2M_OK) {
 		status = cli_fail(ctx, rc, "cannot revoke '%s'", serial);
 	} else {
 		if (c.json)
 			printf("{\"certificate_serial\":\"%s\",\"status\":\"revoked\",\"reason\":\"%s\"}\n",
-			       serial, m2m_crl_reason_name(reason));
+			       canon, m2m_crl_reason_name(reason));
 		else
-			printf("revoked %s (%s)\n", serial,
+			printf("revoked %s (%s)\n", canon,
 			       m2m_crl_reason_name(reason));
 		status = cli_finish_stdout(CLI_EXIT_OK);
 	}
@@ -1795,7 +1837,11 @@ static int cmd_profile(struct m2m_ctx *ctx, int argc, char **argv)
 			profile_json(m2m_profiles_get(ps, p.operands[1]));
 			printf("\n");
 		} else {
-			printf("{\"crl-validity-days\":%lld,\"profiles\":[",
+			printf("{\"key\":");
+			json_str(ps->key);
+			printf(",\"ledger\":");
+			json_str(ps->ledger);
+			printf(",\"crl-validity-days\":%lld,\"profiles\":[",
 			       (long long)ps->crl_validity_days);
 			for (i = 0; i < ps->n; i++) {
 				printf("%s", first ? "" : ",");

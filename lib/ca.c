@@ -198,8 +198,12 @@ enum m2m_err m2m_ca_open(struct m2m_ctx *ctx, const char *dir, unsigned flags,
 	rc = make_chain(ctx, ca);
 	if (rc != M2M_OK)
 		goto out;
-	m2m_ca_path(ca, ledger ? ledger : ca->profiles.ledger, loc,
-		    sizeof(loc));
+	/* A location given by the caller is taken as it is (relative to
+	 * the working directory); one in ca.conf is relative to the CA. */
+	if (ledger)
+		snprintf(loc, sizeof(loc), "%s", ledger);
+	else
+		m2m_ca_path(ca, ca->profiles.ledger, loc, sizeof(loc));
 	rc = m2m_ledger_open(ctx, loc,
 			     flags & M2M_CA_READONLY ? M2M_LEDGER_READONLY : 0,
 			     &ca->ledger);
@@ -426,8 +430,20 @@ static enum m2m_err make_ca_cert(struct m2m_ctx *ctx,
 		return m2m_error(ctx, M2M_ERR_INVALID,
 				 "validity of %lld days is longer than 100 years",
 				 (long long)days);
-	if (parent && path_len == -1)
-		path_len = 0;
+	if (parent) {
+		/* RFC 5280 4.2.1.9: each CA below uses up one of the length. */
+		int above = (int)X509_get_pathlen(m2m_cert_x509(parent->cert));
+
+		if (above == 0)
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "the parent CA's pathLenConstraint is 0: it may not have CAs below it");
+		if (path_len == -1)
+			path_len = 0;
+		if (above > 0 && path_len > above - 1)
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "path length %d is more than the parent CA's pathLenConstraint (%d) allows",
+					 path_len, above);
+	}
 	if (path_len < -1 || path_len > 16)
 		return m2m_error(ctx, M2M_ERR_INVALID,
 				 "path length %d is out of range (0-16)",

@@ -320,8 +320,7 @@ static enum m2m_err csr_wrap(struct m2m_ctx *ctx, X509_REQ **req,
 	}
 	ok = X509_REQ_verify_ex(*req, pub, ctx->libctx, NULL);
 	if (ok != 1) {
-		rc = m2m_error_ossl(ctx, ok == 0 ? M2M_ERR_VERIFY :
-				    M2M_ERR_INVALID,
+		rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
 				    "request signature does not verify (no proof of possession)");
 		goto out;
 	}

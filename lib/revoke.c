@@ -65,7 +65,8 @@ static enum m2m_err norm_serial(struct m2m_ctx *ctx, const char *in,
 }
 
 enum m2m_err m2m_ca_revoke(struct m2m_ctx *ctx, struct m2m_ca *ca,
-			   const char *serial, int reason, int64_t now)
+			   const char *serial, int reason, int64_t now,
+			   char canonical[M2M_CERT_SERIAL_HEX])
 {
 	struct m2m_cert_record r;
 	char sn[M2M_CERT_SERIAL_HEX * 2], detail[512];
@@ -98,6 +99,8 @@ enum m2m_err m2m_ca_revoke(struct m2m_ctx *ctx, struct m2m_ca *ca,
 		rc = m2m_ledger_commit(ctx, ca->ledger);
 	else
 		m2m_ledger_rollback(ctx, ca->ledger);
+	if (rc == M2M_OK && canonical && strlen(sn) < M2M_CERT_SERIAL_HEX)
+		memcpy(canonical, sn, strlen(sn) + 1);
 	return rc;
 }
 

@@ -15,8 +15,9 @@
 /*
  * A certificate authority is a directory:
  *   ca.crt          its certificate (PEM)
- *   chain.pem       the certificates above it, up to and including the
- *                   root (empty for a root CA)
+ *   chain.pem       the CA certificates above it, without the self-signed
+ *                   root (empty under a root: the root is the trust
+ *                   anchor users have already)
  *   ca.conf         where its key and ledger are, and its profiles
  *                   (include/m2m/profile.h)
  *   ca.key          its key, when it is a file made by m2m_ca_create()
@@ -70,7 +71,8 @@ enum m2m_err m2m_ca_create(struct m2m_ctx *ctx,
  * Open the CA in dir.  With M2M_CA_NEED_KEY the key is loaded (using
  * pass_source for a passphrase, may be NULL) and checked against the
  * certificate.  ledger overrides the ledger location of ca.conf (NULL:
- * as configured).  M2M_ERR_NOT_FOUND if dir is not a CA directory,
+ * as configured); it is used as given, a relative path being relative to
+ * the working directory, where ca.conf's is relative to dir.  M2M_ERR_NOT_FOUND if dir is not a CA directory,
  * M2M_ERR_INVALID if it is damaged.
  */
 enum m2m_err m2m_ca_open(struct m2m_ctx *ctx, const char *dir, unsigned flags,
@@ -175,12 +177,14 @@ int m2m_crl_reason_lookup(const char *name);
 const char *m2m_crl_reason_name(int reason);
 
 /*
- * Revoke the certificate with this serial (hex) for reason, record a
- * "revoke" audit entry.  M2M_ERR_NOT_FOUND, or M2M_ERR_INVALID if it is
- * revoked already.
+ * Revoke the certificate with this serial (hex, any case, leading zeros
+ * or not) for reason, record a "revoke" audit entry; canonical (may be
+ * NULL) gets the serial as the ledger spells it.  M2M_ERR_NOT_FOUND, or
+ * M2M_ERR_INVALID if it is revoked already.
  */
 enum m2m_err m2m_ca_revoke(struct m2m_ctx *ctx, struct m2m_ca *ca,
-			   const char *serial, int reason, int64_t now);
+			   const char *serial, int reason, int64_t now,
+			   char canonical[M2M_CERT_SERIAL_HEX]);
 
 /*
  * Make the next CRL (v2, cRLNumber from the ledger, AKI, thisUpdate now,

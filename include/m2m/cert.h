@@ -79,8 +79,8 @@ int m2m_cert_matches_key(const struct m2m_cert *cert,
  * Parse a PKCS#10 request from buf[0..len), PEM ("CERTIFICATE REQUEST"
  * or "NEW CERTIFICATE REQUEST") or DER, at most M2M_CERT_MAX bytes, and
  * check its signature with its own public key (proof of possession).
- * M2M_ERR_INVALID for malformed input, M2M_ERR_VERIFY if the signature
- * does not verify, M2M_ERR_UNSUPPORTED for a key type we do not issue to.
+ * M2M_ERR_INVALID for malformed input or a signature that does not verify
+ * (the detail says which), M2M_ERR_UNSUPPORTED for a key type we do not issue to.
  * Caller owns *out; free with m2m_csr_free().
  */
 enum m2m_err m2m_csr_parse(struct m2m_ctx *ctx, const void *buf, size_t len,

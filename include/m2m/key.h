@@ -80,7 +80,7 @@ enum m2m_err m2m_key_generate(struct m2m_ctx *ctx, const char *uri,
 /*
  * Load the key at uri.  M2M_ERR_NOT_FOUND if there is none,
  * M2M_ERR_INVALID if it is not a private key we can use (or is encrypted
- * and no passphrase source was given), M2M_ERR_VERIFY for a wrong
+ * and no passphrase source was given), M2M_ERR_INVALID for a wrong
  * passphrase ("wrong passphrase for 'URI'").  opts may be NULL.
  * Caller owns *out; free with m2m_key_free().
  */

@@ -8,11 +8,13 @@
 #include <m2m/ctx.h>
 
 /*
- * Certificate profiles of a CA (shared/spec/profiles.md), kept in the CA
- * directory as a small text file, "profiles.conf":
+ * The settings and certificate profiles of a CA (shared/spec/profiles.md),
+ * kept in the CA directory as a small text file, "ca.conf":
  *
  *   # comment
  *   [ca]
+ *   key = ca.key
+ *   ledger = ledger.db
  *   crl-validity = 7d
  *
  *   [idevid]
@@ -53,6 +55,9 @@
  *                       keyAgreement (any of them)
  *   extended-key-usage  none | clientAuth serverAuth
  *   request-names       none | dns uri
+ *   [ca] key, ledger    where the CA key and ledger are: a URI or a
+ *                       path (relative to the CA directory), printable
+ *                       ASCII; or empty
  *   masa-url            https://HOST... in printable ASCII without
  *                       spaces; or empty
  *   trust-anchors       a file relative to the CA directory: [A-Za-z0-9._-]

@@ -208,7 +208,7 @@ static enum m2m_err file_load(struct m2m_ctx *ctx, const char *loc,
 	if (!OSSL_DECODER_from_data(dctx, &p, &left) || !pkey) {
 		ERR_clear_error();
 		rc = encrypted ?
-		     m2m_error(ctx, M2M_ERR_VERIFY,
+		     m2m_error(ctx, M2M_ERR_INVALID,
 			       "wrong passphrase for '%s'", path) :
 		     m2m_error(ctx, M2M_ERR_INVALID,
 			       "'%s' holds no private key", path);
