@@ -11,6 +11,7 @@
 #include <m2m/cert.h>
 #include <m2m/ctx.h>
 #include <m2m/file.h>
+#include <m2m/hex.h>
 #include <m2m/ledger.h>
 #include <m2m/manifest.h>
 #include <m2m/ppid.h>
@@ -317,18 +318,6 @@ static const char *iso_time(int64_t t, char buf[32])
 	}
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return buf;
-}
-
-static void hex_of(const uint8_t *p, size_t n, char *out)
-{
-	static const char dig[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = dig[p[i] >> 4];
-		out[2 * i + 1] = dig[p[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 /* ---- init ----------------------------------------------------------------- */
@@ -1443,7 +1432,7 @@ static void print_record_json(const struct m2m_cert_record *r, int64_t now)
 {
 	char ppid[M2M_PPID_HEX_MAX], t1[32], t2[32], t3[32], t4[32];
 
-	hex_of(r->ppid, r->ppid_len < M2M_PPID_MAX ? r->ppid_len : 0, ppid);
+	m2m_hex_encode(r->ppid, r->ppid_len < M2M_PPID_MAX ? r->ppid_len : 0, ppid);
 	printf("{\"certificate_serial\":\"%s\",\"profile\":", r->serial);
 	json_str(r->profile);
 	printf(",\"status\":\"%s\",\"subject\":", status_of(r, now));
@@ -1487,7 +1476,7 @@ static enum m2m_err list_one(void *arg, const struct m2m_cert_record *r)
 		print_record_json(r, w->now);
 		return M2M_OK;
 	}
-	hex_of(r->ppid, r->ppid_len < M2M_PPID_MAX ? r->ppid_len : 0, ppid);
+	m2m_hex_encode(r->ppid, r->ppid_len < M2M_PPID_MAX ? r->ppid_len : 0, ppid);
 	printf("%s %-7s %-7s %s %s %s\n", r->serial, r->profile,
 	       status_of(r, w->now), iso_time(r->not_after, na),
 	       r->device_serial ? r->device_serial : "-",
@@ -1609,7 +1598,7 @@ static int cmd_show(struct m2m_ctx *ctx, int argc, char **argv)
 	} else if (c.json) {
 		print_record_json(&r, now);
 	} else {
-		hex_of(r.ppid, r.ppid_len < M2M_PPID_MAX ? r.ppid_len : 0, ppid);
+		m2m_hex_encode(r.ppid, r.ppid_len < M2M_PPID_MAX ? r.ppid_len : 0, ppid);
 		printf("certificate serial: %s\n", r.serial);
 		printf("profile: %s\n", r.profile);
 		printf("status: %s\n", status_of(&r, now));
@@ -1892,7 +1881,7 @@ static enum m2m_err audit_one(void *arg, const struct m2m_audit_entry *e)
 	int json = *(int *)arg;
 	char t[32], h[2 * M2M_AUDIT_HASH_LEN + 1];
 
-	hex_of(e->hash, M2M_AUDIT_HASH_LEN, h);
+	m2m_hex_encode(e->hash, M2M_AUDIT_HASH_LEN, h);
 	if (json) {
 		printf("{\"seq\":%llu,\"time\":\"%s\",\"op\":",
 		       (unsigned long long)e->seq, iso_time(e->time, t));

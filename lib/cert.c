@@ -10,23 +10,11 @@
 #include <openssl/x509.h>
 
 #include <m2m/cert.h>
+#include <m2m/hex.h>
 
 #include "cert_internal.h"
 #include "internal.h"
 #include "keystore/keystore.h"
-
-static const char hexdig[] = "0123456789abcdef";
-
-static void hex_of(const unsigned char *p, size_t n, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hexdig[p[i] >> 4];
-		out[2 * i + 1] = hexdig[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static int looks_pem(const void *buf, size_t len)
 {
@@ -67,13 +55,13 @@ enum m2m_err m2m_cert_from_x509(struct m2m_ctx *ctx, X509 **x,
 			       "certificate serial is not a positive number of 1 to 20 octets");
 		goto fail;
 	}
-	hex_of(sn->data, (size_t)sn->length, c->serial);
+	m2m_hex_encode(sn->data, (size_t)sn->length, c->serial);
 	if (!EVP_Digest(c->der, c->der_len, md, &mdlen, EVP_sha256(), NULL)) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
 				    "cannot hash the certificate");
 		goto fail;
 	}
-	hex_of(md, mdlen, c->fingerprint);
+	m2m_hex_encode(md, mdlen, c->fingerprint);
 	c->x509 = *x;
 	*x = NULL;
 	*out = c;

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+#include <m2m/hex.h>
 #include <m2m/manifest.h>
 
 #include "ca_internal.h"
@@ -378,18 +379,6 @@ out:
 	return rc;
 }
 
-static void hex_lower(const uint8_t *p, size_t n, char *out)
-{
-	static const char dig[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = dig[p[i] >> 4];
-		out[2 * i + 1] = dig[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static void plan_release(struct issue_plan *pl)
 {
 	X509_NAME_free(pl->subject);
@@ -462,7 +451,7 @@ static enum m2m_err plan(struct m2m_ctx *ctx, struct m2m_ca *ca,
 		if (rc != M2M_OK)
 			return rc;
 	}
-	hex_lower(pl->ppid, pl->ppid_len, pl->ppid_hex);
+	m2m_hex_encode(pl->ppid, pl->ppid_len, pl->ppid_hex);
 	if (req->device_serial) {
 		rc = m2m_device_serial_check(ctx, req->device_serial,
 					     strlen(req->device_serial));
@@ -777,7 +766,7 @@ enum m2m_err m2m_ca_group_issue(struct m2m_ctx *ctx, struct m2m_ca *ca,
 		if (rc == M2M_OK && !req->replace) {
 			char hex[M2M_PPID_HEX_MAX];
 
-			hex_lower(have.ppid, have.ppid_len <= M2M_PPID_MAX ?
+			m2m_hex_encode(have.ppid, have.ppid_len <= M2M_PPID_MAX ?
 				  have.ppid_len : 0, hex);
 			rc = m2m_error(ctx, M2M_ERR_DUPLICATE,
 				       "device %s already has a valid %s certificate (serial %s, PPID %s); --replace supersedes it",

@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 
+#include <m2m/hex.h>
 #include <m2m/ledger.h>
 
 #include "internal.h"
@@ -49,16 +50,6 @@ const char *m2m_ledger_hex(char out[M2M_LEDGER_HEX_MAX], const uint8_t *p,
 	return out;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * A serial as a person or a certificate gives it (hex digits, either case,
@@ -77,7 +68,7 @@ static enum m2m_err serial_canonical(struct m2m_ctx *ctx, const char *in,
 	if (!in)
 		return m2m_error(ctx, M2M_ERR_USAGE, "no certificate serial");
 	for (n = 0; in[n]; n++) {
-		if (hexval((unsigned char)in[n]) < 0)
+		if (m2m_hex_value((unsigned char)in[n]) < 0)
 			return m2m_error(ctx, M2M_ERR_INVALID,
 					 "'%s' is not a certificate serial (hex digits)",
 					 m2m_quote(q, in, strlen(in)));
@@ -91,7 +82,7 @@ static enum m2m_err serial_canonical(struct m2m_ctx *ctx, const char *in,
 				 m2m_quote(q, in, strlen(in)));
 	if (n % 2)
 		out[o++] = '0';
-	else if (hexval((unsigned char)p[0]) >= 8) {
+	else if (m2m_hex_value((unsigned char)p[0]) >= 8) {
 		out[o++] = '0';
 		out[o++] = '0';
 	}
@@ -100,7 +91,7 @@ static enum m2m_err serial_canonical(struct m2m_ctx *ctx, const char *in,
 				 "certificate serial '%s' is longer than 20 octets",
 				 m2m_quote(q, in, strlen(in)));
 	for (i = 0; i < n; i++)
-		out[o++] = HEXDIG[hexval((unsigned char)p[i])];
+		out[o++] = HEXDIG[m2m_hex_value((unsigned char)p[i])];
 	out[o] = '\0';
 	return M2M_OK;
 }

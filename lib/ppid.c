@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <m2m/hex.h>
 #include <m2m/ppid.h>
 
 #include "internal.h"
@@ -40,20 +41,8 @@ static const unsigned char kind_len[] = {
 };
 
 static const char hexdig_upper[] = "0123456789ABCDEF";
-static const char hexdig_lower[] = "0123456789abcdef";
 
-/* Value of a hex digit, or -1: a table, for the batch path. */
-static const signed char hexvals[256] = {
-	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
-	['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
-	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
-	['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
-};
-
-static int hexval(unsigned char c)
-{
-	return hexvals[c] - 1;	/* stored off by one so that 0 means "none" */
-}
+#define hexval m2m_hex_value
 
 static int valid_tech(enum m2m_tech t)
 {
@@ -671,7 +660,7 @@ enum m2m_err m2m_ppid_to_hex(struct m2m_ctx *ctx, const struct m2m_ppid *p,
 			     char *out, size_t size, size_t *outlen)
 {
 	uint8_t bin[M2M_PPID_MAX];
-	size_t n, i;
+	size_t n;
 	enum m2m_err rc;
 
 	rc = m2m_ppid_encode(ctx, p, bin, sizeof(bin), &n);
@@ -680,11 +669,7 @@ enum m2m_err m2m_ppid_to_hex(struct m2m_ctx *ctx, const struct m2m_ppid *p,
 	if (size < 2 * n + 1)
 		return m2m_error(ctx, M2M_ERR_USAGE,
 				 "output buffer of %zu bytes is too small", size);
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hexdig_lower[bin[i] >> 4];
-		out[2 * i + 1] = hexdig_lower[bin[i] & 0x0f];
-	}
-	out[2 * n] = '\0';
+	m2m_hex_encode(bin, n, out);
 	if (outlen)
 		*outlen = 2 * n;
 	return M2M_OK;

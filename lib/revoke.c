@@ -9,6 +9,8 @@
 #include <openssl/ocsp.h>
 #include <openssl/x509v3.h>
 
+#include <m2m/hex.h>
+
 #include "ca_internal.h"
 #include "cert_internal.h"
 #include "internal.h"
@@ -106,11 +108,6 @@ enum m2m_err m2m_ca_revoke(struct m2m_ctx *ctx, struct m2m_ca *ca,
 
 /* ---- CRL ------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
 static ASN1_INTEGER *serial_integer(const char *hex)
 {
 	unsigned char b[20];
@@ -120,8 +117,8 @@ static ASN1_INTEGER *serial_integer(const char *hex)
 	if (n == 0 || n > sizeof(b))
 		return NULL;
 	for (i = 0; i < n; i++)
-		b[i] = (unsigned char)(hexval(hex[2 * i]) << 4 |
-				       hexval(hex[2 * i + 1]));
+		b[i] = (unsigned char)(m2m_hex_value((unsigned char)hex[2 * i]) << 4 |
+				       m2m_hex_value((unsigned char)hex[2 * i + 1]));
 	ai = ASN1_INTEGER_new();
 	if (ai && !ASN1_STRING_set(ai, b, (int)n)) {
 		ASN1_INTEGER_free(ai);
@@ -260,18 +257,6 @@ out:
 
 /* ---- OCSP ------------------------------------------------------------------ */
 
-static void hex_of(const unsigned char *p, size_t n, char *out)
-{
-	static const char dig[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = dig[p[i] >> 4];
-		out[2 * i + 1] = dig[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* One request entry's answer into bs. */
 static enum m2m_err ocsp_one(struct m2m_ctx *ctx, struct m2m_ca *ca,
 			     OCSP_BASICRESP *bs, OCSP_CERTID *id,
@@ -296,7 +281,7 @@ static enum m2m_err ocsp_one(struct m2m_ctx *ctx, struct m2m_ca *ca,
 					X509_get0_pubkey_bitstr(cacert), sn);
 	if (ours && OCSP_id_issuer_cmp(ours, id) == 0 && sn->length > 0 &&
 	    sn->length <= 20 && !(sn->type & V_ASN1_NEG)) {
-		hex_of(sn->data, (size_t)sn->length, serial);
+		m2m_hex_encode(sn->data, (size_t)sn->length, serial);
 		rc = m2m_ledger_get_cert(ctx, ca->ledger, serial, &r);
 		if (rc == M2M_OK) {
 			status = r.status == M2M_CERT_REVOKED ?

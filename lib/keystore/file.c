@@ -9,22 +9,13 @@
 #include <openssl/encoder.h>
 #include <openssl/err.h>
 
+#include <m2m/hex.h>
+
 #include "../internal.h"
 #include "keystore.h"
 
 #define KEY_FILE_MAX (1024 * 1024)
 #define PASS_MAX 1024
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * The path a file key location names (RFC 8089): "file:///p" and
@@ -58,7 +49,8 @@ static enum m2m_err file_path(struct m2m_ctx *ctx, const char *loc,
 		char c = *s;
 
 		if (c == '%') {
-			int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+			int hi = m2m_hex_value((unsigned char)s[1]);
+			int lo = hi < 0 ? -1 : m2m_hex_value((unsigned char)s[2]);
 
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return m2m_error(ctx, M2M_ERR_INVALID,
