@@ -31,7 +31,7 @@ enum m2m_err m2m_cert_from_x509(struct m2m_ctx *ctx, X509 **x,
 	unsigned char md[EVP_MAX_MD_SIZE], *p;
 	unsigned int mdlen = 0;
 	enum m2m_err rc = M2M_ERR_NOMEM;
-	int n;
+	int n, pad;
 
 	*out = NULL;
 	c = calloc(1, sizeof(*c));
@@ -49,13 +49,17 @@ enum m2m_err m2m_cert_from_x509(struct m2m_ctx *ctx, X509 **x,
 	p = c->der;
 	c->der_len = (size_t)i2d_X509(*x, &p);
 	sn = X509_get0_serialNumber(*x);
-	if (sn->length < 1 || sn->length > 20 ||
+	/* The DER content octets: a leading 0x00 where the high bit is set. */
+	pad = sn->length > 0 && (sn->data[0] & 0x80);
+	if (sn->length < 1 || sn->length + pad > 20 ||
 	    (sn->type & V_ASN1_NEG)) {
 		rc = m2m_error(ctx, M2M_ERR_INVALID,
 			       "certificate serial is not a positive number of 1 to 20 octets");
 		goto fail;
 	}
-	m2m_hex_encode(sn->data, (size_t)sn->length, c->serial);
+	if (pad)
+		memcpy(c->serial, "00", 2);
+	m2m_hex_encode(sn->data, (size_t)sn->length, c->serial + 2 * pad);
 	if (!EVP_Digest(c->der, c->der_len, md, &mdlen, EVP_sha256(), NULL)) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
 				    "cannot hash the certificate");
