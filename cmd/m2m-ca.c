@@ -830,7 +830,7 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 	struct pending *pe;
 	unsigned char *buf = NULL;
 	char ppid[M2M_PPID_HEX_MAX], name[M2M_SERIAL_MAX + 1], msg[1200];
-	const char *profile = b->o->profile;
+	const char *profile = b->o->profile, *made_key = NULL;
 	size_t n = 0;
 	uint64_t first;
 	int status = 0;
@@ -900,9 +900,11 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 		const char *path = b->row.field[b->key_col];
 
 		rc = m2m_key_load(b->ctx, path, &kopts, &key);
-		if (rc == M2M_ERR_NOT_FOUND)
+		if (rc == M2M_ERR_NOT_FOUND) {
 			rc = m2m_key_generate(b->ctx, path, b->o->alg, &kopts,
 					      &key);
+			made_key = rc == M2M_OK ? path : NULL;
+		}
 		if (rc != M2M_OK) {
 			snprintf(msg, sizeof(msg), "key '%.200s': %s", path,
 				 m2m_ctx_detail(b->ctx));
@@ -930,6 +932,8 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 	}
 	if (rc != M2M_OK) {
 		row_error(b, lineno, dev.serial, ppid, m2m_ctx_detail(b->ctx));
+		if (made_key)	/* no key without its certificate */
+			unlink(made_key);
 		goto out;
 	}
 	pe->cert = res.cert;
@@ -1360,9 +1364,12 @@ static int cmd_crl(struct m2m_ctx *ctx, int argc, char **argv)
 		enclen = o + sizeof(tail) - 1;
 		status = write_output(ctx, out, enc, enclen, 0644);
 	}
-	if (status == 0 && c.json)
-		printf("{\"crl_number\":%llu,\"out\":\"%s\",\"bytes\":%zu}\n",
-		       (unsigned long long)number, out, as_der ? len : enclen);
+	if (status == 0 && c.json) {
+		printf("{\"crl_number\":%llu,\"out\":",
+		       (unsigned long long)number);
+		json_str(out);
+		printf(",\"bytes\":%zu}\n", as_der ? len : enclen);
+	}
 	if (status == 0)
 		status = cli_finish_stdout(CLI_EXIT_OK);
 out:

@@ -560,6 +560,13 @@ static enum m2m_err abs_location(struct m2m_ctx *ctx, const char *loc,
 		return m2m_error(ctx, M2M_ERR_SYSTEM,
 				 "cannot find the current directory: %s",
 				 strerror(errno));
+	if (strncmp(loc, "sqlite:", 7) == 0) {
+		if ((size_t)snprintf(out, size, "sqlite:%s/%s", cwd, loc + 7) >=
+		    size)
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "location is too long");
+		return M2M_OK;
+	}
 	if (strncmp(loc, "file:", 5) == 0)
 		loc += 5;
 	if ((size_t)snprintf(out, size, "%s/%s", cwd, loc) >= size)
