@@ -731,9 +731,14 @@ static void sanitize(const char *in, char *out, size_t size)
 	out[i] = '\0';
 }
 
-/* After the group's commit: write each certificate, then report it. */
+/*
+ * After the group's commit: write each certificate (without an fsync of
+ * its own), make them all durable with one sync of their file systems,
+ * and only then report the rows, in manifest order.
+ */
 static int group_release(struct batch *b)
 {
+	const char *synced = NULL;
 	size_t i;
 	int status = 0;
 
@@ -743,21 +748,49 @@ static int group_release(struct batch *b)
 		size_t len = 0;
 		enum m2m_err rc;
 
-		if (!pe->cert) {
-			report_error(b, pe->line, pe->serial, pe->ppid,
-				     pe->error);
+		if (!pe->cert)
 			continue;
-		}
 		if (cert_output(b->ctx, b->ca, pe->cert, b->o->der, b->o->chain,
 				&out, &len) != 0) {
 			status = CLI_EXIT_SYSTEM;
 			break;
 		}
-		rc = m2m_file_write(b->ctx, pe->path, out, len, 0644, 0);
+		rc = m2m_file_write(b->ctx, pe->path, out, len, 0644,
+				    M2M_WRITE_NOSYNC);
 		free(out);
 		if (rc != M2M_OK) {
+			snprintf(pe->error, sizeof(pe->error), "%s",
+				 m2m_ctx_detail(b->ctx));
+			m2m_cert_free(pe->cert);
+			pe->cert = NULL;
+		}
+	}
+	for (i = 0; status == 0 && i < b->ngroup; i++) {
+		struct pending *pe = &b->group[i];
+		enum m2m_err rc;
+
+		/* One sync per file system; most batches have one. */
+		if (!pe->cert || (synced && m2m_same_dir(synced, pe->path)))
+			continue;
+		rc = m2m_sync_path(b->ctx, pe->path);
+		if (rc != M2M_OK) {
+			status = cli_fail(b->ctx, rc, "cannot make the outputs durable");
+			break;
+		}
+		synced = pe->path;
+	}
+	for (i = 0; i < b->ngroup; i++) {
+		struct pending *pe = &b->group[i];
+
+		if (status) {
 			report_error(b, pe->line, pe->serial, pe->ppid,
-				     m2m_ctx_detail(b->ctx));
+				     pe->cert ? "not reported: the batch stopped" :
+				     pe->error);
+			continue;
+		}
+		if (!pe->cert) {
+			report_error(b, pe->line, pe->serial, pe->ppid,
+				     pe->error);
 			continue;
 		}
 		if (pe->existing)

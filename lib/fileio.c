@@ -120,7 +120,7 @@ enum m2m_err m2m_file_write(struct m2m_ctx *ctx, const char *path,
 		}
 		done += (size_t)w;
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
+	if ((!(flags & M2M_WRITE_NOSYNC) && fsync(fd) < 0) || close(fd) < 0) {
 		fd = -1;
 		rc = m2m_error(ctx, M2M_ERR_IO, "cannot write '%s': %s", path,
 			       strerror(errno));
@@ -142,11 +142,13 @@ enum m2m_err m2m_file_write(struct m2m_ctx *ctx, const char *path,
 		goto out;
 	}
 	made = 0;
-	dir_of(path, dir, sizeof(dir));
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
+	if (!(flags & M2M_WRITE_NOSYNC)) {
+		dir_of(path, dir, sizeof(dir));
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
 	}
 	rc = M2M_OK;
 out:
@@ -155,4 +157,30 @@ out:
 	if (made)
 		unlink(tmp);
 	return rc;
+}
+
+enum m2m_err m2m_sync_path(struct m2m_ctx *ctx, const char *path)
+{
+	char dir[PATH_MAX];
+	int fd, r;
+
+	dir_of(path, dir, sizeof(dir));
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return m2m_error(ctx, M2M_ERR_IO, "cannot open '%s': %s", dir,
+				 strerror(errno));
+	r = syncfs(fd);
+	close(fd);
+	if (r < 0)
+		return m2m_error(ctx, M2M_ERR_IO, "cannot sync '%s': %s", dir,
+				 strerror(errno));
+	return M2M_OK;
+}
+
+int m2m_same_dir(const char *a, const char *b)
+{
+	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+	size_t la = sa ? (size_t)(sa - a) : 0, lb = sb ? (size_t)(sb - b) : 0;
+
+	return la == lb && strncmp(a, b, la) == 0;
 }

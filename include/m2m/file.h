@@ -25,6 +25,8 @@ enum m2m_err m2m_fd_read(struct m2m_ctx *ctx, int fd, const char *name,
 			 size_t max, unsigned char **buf, size_t *len);
 
 #define M2M_WRITE_EXCL	0x1	/* fail with M2M_ERR_DUPLICATE if it exists */
+#define M2M_WRITE_NOSYNC 0x2	/* no fsync: the caller syncs many at once
+				   with m2m_sync_path() */
 
 /*
  * Write data[0..len) to path durably and atomically: a new file in the
@@ -36,5 +38,15 @@ enum m2m_err m2m_fd_read(struct m2m_ctx *ctx, int fd, const char *name,
 enum m2m_err m2m_file_write(struct m2m_ctx *ctx, const char *path,
 			    const void *data, size_t len, unsigned mode,
 			    unsigned flags);
+
+/*
+ * Make everything written to the file system that holds path durable
+ * (syncfs(2) on its directory): one call after many M2M_WRITE_NOSYNC
+ * writes instead of two fsyncs each.
+ */
+enum m2m_err m2m_sync_path(struct m2m_ctx *ctx, const char *path);
+
+/* Nonzero if paths a and b are in the same directory (by their text). */
+int m2m_same_dir(const char *a, const char *b);
 
 #endif
