@@ -190,6 +190,8 @@ enum m2m_err m2m_ca_open(struct m2m_ctx *ctx, const char *dir, unsigned flags,
 	snprintf(path, sizeof(path), "%s/%s", dir, CHAIN_NAME);
 	rc = m2m_file_read(ctx, path, CHAIN_MAX, &buf, &len);
 	if (rc != M2M_OK) {
+		if (rc == M2M_ERR_NOT_FOUND)
+			rc = ctx->err = M2M_ERR_INVALID;
 		m2m_error_prefix(ctx, "CA directory '%s' is damaged", dir);
 		goto out;
 	}
@@ -207,6 +209,11 @@ enum m2m_err m2m_ca_open(struct m2m_ctx *ctx, const char *dir, unsigned flags,
 	rc = m2m_ledger_open(ctx, loc,
 			     flags & M2M_CA_READONLY ? M2M_LEDGER_READONLY : 0,
 			     &ca->ledger);
+	if (rc == M2M_ERR_NOT_FOUND) {
+		/* A CA without its ledger is damaged, not absent. */
+		rc = ctx->err = M2M_ERR_INVALID;
+		m2m_error_prefix(ctx, "CA directory '%s' is damaged", dir);
+	}
 	if (rc != M2M_OK)
 		goto out;
 	if (flags & M2M_CA_NEED_KEY) {

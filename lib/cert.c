@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -13,6 +14,7 @@
 #include <m2m/hex.h>
 
 #include "cert_internal.h"
+#include "der.h"
 #include "internal.h"
 #include "keystore/keystore.h"
 
@@ -223,9 +225,20 @@ void m2m_cert_validity(const struct m2m_cert *cert, int64_t *not_before,
 int m2m_cert_matches_key(const struct m2m_cert *cert,
 			 const struct m2m_key *key)
 {
-	EVP_PKEY *pub = X509_get0_pubkey(cert->x509);
+	unsigned char *a = NULL, *b = NULL;
+	int na, nb, same;
 
-	return pub && EVP_PKEY_eq(pub, m2m_key_pkey(key)) == 1;
+	/*
+	 * By the DER of the SubjectPublicKeyInfo: a certificate issued here
+	 * from a request carries its key only as those bytes.
+	 */
+	na = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert->x509), &a);
+	nb = i2d_PUBKEY(m2m_key_pkey(key), &b);
+	same = na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0;
+	OPENSSL_free(a);
+	OPENSSL_free(b);
+	ERR_clear_error();
+	return same;
 }
 
 enum m2m_err m2m_der_encode(struct m2m_ctx *ctx, const unsigned char *der,
@@ -285,37 +298,37 @@ void m2m_csr_free(struct m2m_csr *csr)
 	free(csr);
 }
 
+/* The full parser's checks: a key type we issue to, and its signature. */
+static enum m2m_err csr_check(struct m2m_ctx *ctx, X509_REQ *req,
+			      struct m2m_csr *c)
+{
+	EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+	enum m2m_err rc;
+
+	if (!pub)
+		return m2m_error_ossl(ctx, M2M_ERR_INVALID,
+				      "request holds no usable public key");
+	rc = m2m_pkey_alg(ctx, pub, &c->alg);
+	if (rc != M2M_OK)
+		return m2m_error_prefix(ctx, "request");
+	if (X509_REQ_verify_ex(req, pub, ctx->libctx, NULL) != 1)
+		return m2m_error_ossl(ctx, M2M_ERR_INVALID,
+				      "request signature does not verify (no proof of possession)");
+	return M2M_OK;
+}
+
+/* Wrap a request made here (its DER taken from *req). */
 static enum m2m_err csr_wrap(struct m2m_ctx *ctx, X509_REQ **req,
 			     struct m2m_csr **out)
 {
 	struct m2m_csr *c = NULL;
-	EVP_PKEY *pub;
 	unsigned char *p;
 	enum m2m_err rc;
-	int n, ok;
+	int n;
 
 	c = calloc(1, sizeof(*c));
-	if (!c) {
-		rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	pub = X509_REQ_get0_pubkey(*req);
-	if (!pub) {
-		rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
-				    "request holds no usable public key");
-		goto out;
-	}
-	rc = m2m_pkey_alg(ctx, pub, &c->alg);
-	if (rc != M2M_OK) {
-		m2m_error_prefix(ctx, "request");
-		goto out;
-	}
-	ok = X509_REQ_verify_ex(*req, pub, ctx->libctx, NULL);
-	if (ok != 1) {
-		rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
-				    "request signature does not verify (no proof of possession)");
-		goto out;
-	}
+	if (!c)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 	n = i2d_X509_REQ(*req, NULL);
 	if (n <= 0 || !(c->der = malloc((size_t)n))) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
@@ -324,58 +337,250 @@ static enum m2m_err csr_wrap(struct m2m_ctx *ctx, X509_REQ **req,
 	}
 	p = c->der;
 	c->der_len = (size_t)i2d_X509_REQ(*req, &p);
+	rc = csr_check(ctx, *req, c);
+	if (rc != M2M_OK)
+		goto out;
 	c->req = *req;
 	*req = NULL;
 	*out = c;
 	c = NULL;
-	rc = M2M_OK;
 out:
 	m2m_csr_free(c);
 	ERR_clear_error();
 	return rc;
 }
 
+/* DER contents of the OIDs the fast path knows. */
+static const uint8_t oid_ec_public_key[] = {
+	0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
+static const uint8_t oid_p256[] = {
+	0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+static const uint8_t oid_p384[] = { 0x2b, 0x81, 0x04, 0x00, 0x22 };
+static const uint8_t oid_ecdsa_sha256[] = {
+	0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02 };
+static const uint8_t oid_ecdsa_sha384[] = {
+	0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03 };
+
+static int oid_is(const uint8_t *p, size_t n, const uint8_t *oid, size_t len)
+{
+	return n == len && memcmp(p, oid, len) == 0;
+}
+
+/*
+ * The fast path, for what factories send: returns 1 and sets *rc if it
+ * handled c (its DER already in c->der): the request is
+ *   CertificationRequest ::= SEQUENCE {
+ *     certificationRequestInfo SEQUENCE {
+ *       version INTEGER (0), subject Name,
+ *       subjectPKInfo SEQUENCE { SEQUENCE { id-ecPublicKey, P-256 | P-384 },
+ *                                BIT STRING },
+ *       attributes [0] {} },
+ *     signatureAlgorithm SEQUENCE { ecdsa-with-SHA256 | -SHA384 },
+ *     signature BIT STRING }
+ * with nothing after it; *rc is M2M_OK if the signature verifies, else
+ * M2M_ERR_INVALID.  Returns 0 for anything else: the full parser takes it.
+ */
+static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
+{
+	const uint8_t *der = c->der, *req, *cri, *ver, *name, *spki, *alg,
+		      *oid, *curve, *pk, *attrs, *sigalg, *sig;
+	size_t off = 0, reql, o = 0, cri_at, cril, n = 0, verl, name_at,
+	       namel, spkil, so = 0, algl, ao = 0, oidl, curvel, pkl, attrsl,
+	       sigalgl, go = 0, sigl;
+	const unsigned char *np;
+	X509_NAME *xn;
+	EVP_PKEY *pkey = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	OSSL_PARAM params[3];
+	const EVP_MD *md;
+	int p384, ok;
+
+	if (m2m_der_read(der, c->der_len, &off, 0x30, &req, &reql) < 0 ||
+	    off != c->der_len)
+		return 0;
+	cri_at = o;
+	if (m2m_der_read(req, reql, &o, 0x30, &cri, &cril) < 0)
+		return 0;
+	if (m2m_der_read(cri, cril, &n, 0x02, &ver, &verl) < 0 || verl != 1 ||
+	    ver[0] != 0)
+		return 0;
+	name_at = n;
+	if (m2m_der_read(cri, cril, &n, 0x30, &name, &namel) < 0)
+		return 0;
+	/* The subject is not used, but it must be a well-formed Name. */
+	np = cri + name_at;
+	xn = d2i_X509_NAME(NULL, &np, (long)(n - name_at));
+	ok = xn && np == cri + n;
+	X509_NAME_free(xn);
+	if (!ok)
+		goto nope;
+	if (m2m_der_read(cri, cril, &n, 0x30, &spki, &spkil) < 0 ||
+	    m2m_der_read(cri, cril, &n, 0xa0, &attrs, &attrsl) < 0 ||
+	    attrsl != 0 || n != cril)
+		return 0;
+	if (m2m_der_read(spki, spkil, &so, 0x30, &alg, &algl) < 0 ||
+	    m2m_der_read(spki, spkil, &so, 0x03, &pk, &pkl) < 0 ||
+	    so != spkil || pkl < 2 || pk[0] != 0)
+		return 0;
+	if (m2m_der_read(alg, algl, &ao, 0x06, &oid, &oidl) < 0 ||
+	    m2m_der_read(alg, algl, &ao, 0x06, &curve, &curvel) < 0 ||
+	    ao != algl ||
+	    !oid_is(oid, oidl, oid_ec_public_key, sizeof(oid_ec_public_key)))
+		return 0;
+	if (oid_is(curve, curvel, oid_p256, sizeof(oid_p256)))
+		p384 = 0;
+	else if (oid_is(curve, curvel, oid_p384, sizeof(oid_p384)))
+		p384 = 1;
+	else
+		return 0;
+	if (m2m_der_read(req, reql, &o, 0x30, &sigalg, &sigalgl) < 0 ||
+	    m2m_der_read(req, reql, &o, 0x03, &sig, &sigl) < 0 || o != reql ||
+	    sigl < 2 || sig[0] != 0)
+		return 0;
+	if (m2m_der_read(sigalg, sigalgl, &go, 0x06, &oid, &oidl) < 0 ||
+	    go != sigalgl)
+		return 0;
+	if (oid_is(oid, oidl, oid_ecdsa_sha256, sizeof(oid_ecdsa_sha256)))
+		md = m2m_ctx_md(ctx, 256);
+	else if (oid_is(oid, oidl, oid_ecdsa_sha384, sizeof(oid_ecdsa_sha384)))
+		md = m2m_ctx_md(ctx, 384);
+	else
+		return 0;
+
+	/* The key from its curve and point (checked to be on the curve). */
+	params[0] = OSSL_PARAM_construct_utf8_string(
+		OSSL_PKEY_PARAM_GROUP_NAME, (char *)(p384 ? "P-384" : "P-256"),
+		0);
+	params[1] = OSSL_PARAM_construct_octet_string(
+		OSSL_PKEY_PARAM_PUB_KEY, (void *)(pk + 1), pkl - 1);
+	params[2] = OSSL_PARAM_construct_end();
+	if (!md || m2m_ctx_ec_key(ctx, params, &pkey) != M2M_OK)
+		goto nope;
+	mctx = EVP_MD_CTX_new();
+	if (!mctx || EVP_DigestVerifyInit(mctx, NULL, md, NULL, pkey) != 1)
+		goto nope;
+	/* The signature covers the DER of certificationRequestInfo. */
+	ok = EVP_DigestVerify(mctx, sig + 1, sigl - 1, req + cri_at,
+			      (size_t)(cri + cril - (req + cri_at)));
+	c->alg = p384 ? M2M_KEY_EC_P384 : M2M_KEY_EC_P256;
+	c->curve_nid = p384 ? NID_secp384r1 : NID_X9_62_prime256v1;
+	c->pk_off = (size_t)(pk + 1 - der);
+	c->pk_len = pkl - 1;
+	*rc = ok == 1 ? M2M_OK :
+	      m2m_error_ossl(ctx, M2M_ERR_INVALID,
+			     "request signature does not verify (no proof of possession)");
+	EVP_MD_CTX_free(mctx);
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+	return 1;
+nope:
+	EVP_MD_CTX_free(mctx);
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+	return 0;
+}
+
+/* The DER of a PEM request (the first block labelled as one). */
+static enum m2m_err csr_pem(struct m2m_ctx *ctx, const void *buf, size_t len,
+			    unsigned char **der, size_t *der_len)
+{
+	BIO *bio = BIO_new_mem_buf(buf, (int)len);
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long n = 0;
+	enum m2m_err rc = M2M_ERR_INVALID;
+
+	*der = NULL;
+	while (bio && PEM_read_bio(bio, &name, &header, &data, &n) == 1) {
+		if (strcmp(name, "CERTIFICATE REQUEST") == 0 ||
+		    strcmp(name, "NEW CERTIFICATE REQUEST") == 0) {
+			*der = malloc(n > 0 ? (size_t)n : 1);
+			if (*der) {
+				memcpy(*der, data, (size_t)n);
+				*der_len = (size_t)n;
+				rc = M2M_OK;
+			} else {
+				rc = M2M_ERR_NOMEM;
+			}
+		}
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(data);
+		name = header = NULL;
+		data = NULL;
+		if (rc != M2M_ERR_INVALID)
+			break;
+	}
+	BIO_free(bio);
+	ERR_clear_error();
+	if (rc == M2M_ERR_NOMEM)
+		return m2m_error(ctx, rc, "out of memory");
+	if (rc != M2M_OK)
+		return m2m_error(ctx, rc, "not a PEM certificate request");
+	return M2M_OK;
+}
+
 enum m2m_err m2m_csr_parse(struct m2m_ctx *ctx, const void *buf, size_t len,
 			   struct m2m_csr **out)
 {
+	struct m2m_csr *c = NULL;
 	X509_REQ *req = NULL;
-	BIO *bio = NULL;
-	const unsigned char *p = buf;
-	enum m2m_err rc;
+	const unsigned char *p;
+	enum m2m_err rc = M2M_OK;
 
 	*out = NULL;
 	if (len > M2M_CERT_MAX)
 		return m2m_error(ctx, M2M_ERR_INVALID,
 				 "request is larger than %d bytes",
 				 M2M_CERT_MAX);
-	req = X509_REQ_new_ex(ctx->libctx, NULL);
-	if (!req)
+	c = calloc(1, sizeof(*c));
+	if (!c)
 		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 	if (looks_pem(buf, len)) {
-		bio = BIO_new_mem_buf(buf, (int)len);
-		if (!bio || !PEM_read_bio_X509_REQ(bio, &req, NULL, NULL)) {
-			rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
-					    "not a PEM certificate request");
-			goto out;
-		}
+		rc = csr_pem(ctx, buf, len, &c->der, &c->der_len);
 	} else {
-		if (!d2i_X509_REQ(&req, &p, (long)len)) {
-			rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
-					    "not a DER certificate request");
-			goto out;
-		}
-		if (p != (const unsigned char *)buf + len) {
-			rc = m2m_error(ctx, M2M_ERR_INVALID,
-				       "%zu bytes of garbage after the request",
-				       (size_t)((const unsigned char *)buf +
-						len - p));
-			goto out;
+		c->der = malloc(len ? len : 1);
+		if (c->der) {
+			memcpy(c->der, buf, len);
+			c->der_len = len;
+		} else {
+			rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 		}
 	}
-	rc = csr_wrap(ctx, &req, out);
+	if (rc != M2M_OK)
+		goto out;
+	if (csr_fast(ctx, c, &rc)) {
+		if (rc == M2M_OK) {
+			*out = c;
+			c = NULL;
+		}
+		goto out;
+	}
+	/* Everything else: the full parser. */
+	p = c->der;
+	req = X509_REQ_new_ex(ctx->libctx, NULL);
+	if (!req || !d2i_X509_REQ(&req, &p, (long)c->der_len)) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
+				    "not a %s certificate request",
+				    looks_pem(buf, len) ? "PEM" : "DER");
+		goto out;
+	}
+	if (p != c->der + c->der_len) {
+		rc = m2m_error(ctx, M2M_ERR_INVALID,
+			       "%zu bytes of garbage after the request",
+			       (size_t)(c->der + c->der_len - p));
+		goto out;
+	}
+	rc = csr_check(ctx, req, c);
+	if (rc != M2M_OK)
+		goto out;
+	c->req = req;
+	req = NULL;
+	*out = c;
+	c = NULL;
 out:
-	BIO_free(bio);
 	X509_REQ_free(req);
+	m2m_csr_free(c);
 	ERR_clear_error();
 	return rc;
 }
@@ -385,9 +590,82 @@ enum m2m_key_alg m2m_csr_key_alg(const struct m2m_csr *csr)
 	return csr->alg;
 }
 
+/* The fast path keeps no X509_REQ: make one when it is asked for. */
+static X509_REQ *csr_req(const struct m2m_csr *csr)
+{
+	const unsigned char *p = csr->der;
+
+	return d2i_X509_REQ(NULL, &p, (long)csr->der_len);
+}
+
 void m2m_csr_subject(const struct m2m_csr *csr, char *out, size_t size)
 {
-	m2m_name_text(X509_REQ_get_subject_name(csr->req), out, size);
+	X509_REQ *req = csr->req ? csr->req : csr_req(csr);
+
+	if (size)
+		out[0] = '\0';
+	if (req)
+		m2m_name_text(X509_REQ_get_subject_name(req), out, size);
+	if (req != csr->req)
+		X509_REQ_free(req);
+	ERR_clear_error();
+}
+
+STACK_OF(X509_EXTENSION) *m2m_csr_extensions(const struct m2m_csr *csr)
+{
+	/* The fast path took only requests without attributes. */
+	return csr->req ? X509_REQ_get_extensions(csr->req) : NULL;
+}
+
+int m2m_csr_copy_spki(const struct m2m_csr *csr, X509 *x)
+{
+	X509_PUBKEY *dst = X509_get_X509_PUBKEY(x);
+	X509_PUBKEY *src;
+	ASN1_OBJECT *obj = NULL;
+	const unsigned char *pk;
+	const void *pval;
+	const ASN1_OBJECT *aobj;
+	X509_ALGOR *alg;
+	unsigned char *penc = NULL;
+	void *pdup = NULL;
+	int pklen, ptype;
+
+	if (!dst)
+		return 0;
+	if (!csr->req) {
+		/* id-ecPublicKey with the named curve, and the point. */
+		penc = OPENSSL_memdup(csr->der + csr->pk_off, csr->pk_len);
+		if (!penc || !X509_PUBKEY_set0_param(
+			    dst, OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+			    V_ASN1_OBJECT, OBJ_nid2obj(csr->curve_nid), penc,
+			    (int)csr->pk_len)) {
+			OPENSSL_free(penc);
+			return 0;
+		}
+		return 1;
+	}
+	src = X509_REQ_get_X509_PUBKEY(csr->req);
+	if (!src || !X509_PUBKEY_get0_param(NULL, &pk, &pklen, &alg, src))
+		return 0;
+	X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+	obj = OBJ_dup(aobj);
+	penc = OPENSSL_memdup(pk, (size_t)pklen);
+	if (ptype == V_ASN1_OBJECT)
+		pdup = OBJ_dup(pval);
+	else if (ptype == V_ASN1_SEQUENCE)
+		pdup = ASN1_STRING_dup(pval);
+	if (!obj || !penc ||
+	    ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && !pdup) ||
+	    !X509_PUBKEY_set0_param(dst, obj, ptype, pdup, penc, pklen)) {
+		ASN1_OBJECT_free(obj);
+		OPENSSL_free(penc);
+		if (ptype == V_ASN1_OBJECT)
+			ASN1_OBJECT_free(pdup);
+		else
+			ASN1_STRING_free(pdup);
+		return 0;
+	}
+	return 1;
 }
 
 const char *m2m_sign_digest(enum m2m_key_alg alg)

@@ -18,12 +18,32 @@ struct m2m_cert {
 	char fingerprint[M2M_FINGERPRINT_HEX];
 };
 
+/*
+ * A request.  The common factory case (an EC P-256/P-384 key, ECDSA, no
+ * attributes) is read by hand and verified without building an X509_REQ:
+ * then req is NULL and the SubjectPublicKeyInfo is kept as its parts.
+ * Anything else goes through d2i_X509_REQ and has req.
+ */
 struct m2m_csr {
-	X509_REQ *req;
+	X509_REQ *req;			/* NULL on the fast path */
 	unsigned char *der;
 	size_t der_len;
 	enum m2m_key_alg alg;
+	int curve_nid;			/* fast path: NID of the curve */
+	size_t pk_off, pk_len;		/* fast path: the point, in der */
 };
+
+/*
+ * Set x's SubjectPublicKeyInfo to the request's, as it is (no
+ * re-encoding through the provider machinery).  0 on failure.
+ */
+int m2m_csr_copy_spki(const struct m2m_csr *csr, X509 *x);
+
+/*
+ * The request's extensionRequest (NULL if none; caller frees with
+ * sk_X509_EXTENSION_pop_free).
+ */
+STACK_OF(X509_EXTENSION) *m2m_csr_extensions(const struct m2m_csr *csr);
 
 /* Wrap *x (taken over: *x is NULL afterwards on success). */
 enum m2m_err m2m_cert_from_x509(struct m2m_ctx *ctx, X509 **x,

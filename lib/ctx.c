@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/provider.h>
 
 #include "internal.h"
@@ -43,10 +44,42 @@ void m2m_ctx_free(struct m2m_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	EVP_MD_free(ctx->sha256);
+	EVP_MD_free(ctx->sha384);
+	EVP_PKEY_CTX_free(ctx->ec_from);
 	if (ctx->default_provider)
 		OSSL_PROVIDER_unload(ctx->default_provider);
 	OSSL_LIB_CTX_free(ctx->libctx);
 	free(ctx);
+}
+
+const EVP_MD *m2m_ctx_md(struct m2m_ctx *ctx, int bits)
+{
+	EVP_MD **md = bits == 384 ? &ctx->sha384 : &ctx->sha256;
+
+	if (!*md)
+		*md = EVP_MD_fetch(ctx->libctx, bits == 384 ? "SHA384" :
+				   "SHA256", NULL);
+	return *md;
+}
+
+enum m2m_err m2m_ctx_ec_key(struct m2m_ctx *ctx, const OSSL_PARAM *params,
+			    EVP_PKEY **out)
+{
+	*out = NULL;
+	if (!ctx->ec_from) {
+		ctx->ec_from = EVP_PKEY_CTX_new_from_name(ctx->libctx, "EC",
+							  NULL);
+		if (!ctx->ec_from)
+			return M2M_ERR_CRYPTO;
+	}
+	if (EVP_PKEY_fromdata_init(ctx->ec_from) != 1 ||
+	    EVP_PKEY_fromdata(ctx->ec_from, out, EVP_PKEY_PUBLIC_KEY,
+			      (OSSL_PARAM *)params) != 1) {
+		ERR_clear_error();
+		return M2M_ERR_INVALID;
+	}
+	return M2M_OK;
 }
 
 const char *m2m_ctx_detail(const struct m2m_ctx *ctx)

@@ -11,10 +11,14 @@
 #define M2M_DETAIL_MAX 1024
 
 struct ossl_lib_ctx_st;
+struct evp_md_st;
+struct evp_pkey_ctx_st;
 
 struct m2m_ctx {
 	struct ossl_lib_ctx_st *libctx;	/* OSSL_LIB_CTX, owned */
 	void *default_provider;		/* OSSL_PROVIDER, loaded in libctx */
+	struct evp_md_st *sha256, *sha384;	/* fetched on first use */
+	struct evp_pkey_ctx_st *ec_from;	/* EC keys from parameters */
 	enum m2m_err err;
 	char detail[M2M_DETAIL_MAX];
 };
@@ -34,6 +38,23 @@ enum m2m_err m2m_error(struct m2m_ctx *ctx, enum m2m_err err,
 enum m2m_err m2m_error_ossl(struct m2m_ctx *ctx, enum m2m_err err,
 			    const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * SHA-256 (bits 256) or SHA-384 (384) of ctx's library context, fetched
+ * once; NULL if it cannot be.  Owned by ctx.
+ */
+const struct evp_md_st *m2m_ctx_md(struct m2m_ctx *ctx, int bits);
+
+/*
+ * An EC public key from OSSL_PARAMs (group name, public point), with a
+ * key context kept in ctx.  Caller owns *out.  M2M_ERR_INVALID (no
+ * detail: the caller words it) if the parameters make no key.
+ */
+struct ossl_param_st;
+struct evp_pkey_st;
+enum m2m_err m2m_ctx_ec_key(struct m2m_ctx *ctx,
+			    const struct ossl_param_st *params,
+			    struct evp_pkey_st **out);
 
 /*
  * Put a printf-formatted prefix and ": " before the detail already in ctx

@@ -26,6 +26,7 @@
 
 #define SERIAL_RETRIES 8
 #define SAN_MAX 4096
+#define HWMODULE_MAX 512	/* a HardwareModuleName's DER, at most */
 
 static void cache_release(struct m2m_profile_cache *pc)
 {
@@ -246,14 +247,15 @@ struct issue_plan {
 	size_t ppid_len;
 	char ppid_hex[M2M_PPID_HEX_MAX];
 	char device_serial[M2M_SERIAL_MAX + 1];
-	const uint8_t *hwmodule;	/* ldevid: the IDevID's, DER */
-	size_t hwmodule_len;
+	size_t hwmodule_len;		/* ldevid: the IDevID's, DER; 0 none */
 	X509_NAME *subject;		/* owned */
 	char subject_text[1024];
-	uint8_t names[SAN_MAX];		/* DNS/URI GeneralNames, DER */
-	size_t names_len;
 	char vouched_by[M2M_CERT_SERIAL_HEX];
 	int64_t now;
+	/* Large buffers last: plan() clears only what comes before them. */
+	uint8_t hwmodule[HWMODULE_MAX];
+	uint8_t names[SAN_MAX];		/* DNS/URI GeneralNames, DER */
+	size_t names_len;
 };
 
 /* The request's DNS and URI names, checked against the profile. */
@@ -270,7 +272,7 @@ static enum m2m_err request_names(struct m2m_ctx *ctx,
 	pl->names_len = 0;
 	if (!req->csr)
 		return M2M_OK;
-	exts = X509_REQ_get_extensions(req->csr->req);
+	exts = m2m_csr_extensions(req->csr);
 	idx = exts ? X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1) : -1;
 	if (idx < 0)
 		goto out;
@@ -351,14 +353,21 @@ static enum m2m_err from_idevid(struct m2m_ctx *ctx, const struct m2m_cert *idev
 				       snlen);
 			goto out;
 		}
-		/* Keep the whole SEQUENCE (its DER is in the plan's copy). */
+		if ((size_t)on->value->value.sequence->length >
+		    sizeof(pl->hwmodule)) {
+			rc = m2m_error(ctx, M2M_ERR_INVALID,
+				       "the IDevID's HardwareModuleName is longer than %d bytes",
+				       HWMODULE_MAX);
+			goto out;
+		}
+		/* Copies: gens is freed below. */
 		memcpy(pl->ppid, sn, snlen);
 		pl->ppid_len = snlen;
-		pl->hwmodule = der;
 		pl->hwmodule_len = (size_t)on->value->value.sequence->length;
+		memcpy(pl->hwmodule, der, pl->hwmodule_len);
 		break;
 	}
-	if (!pl->hwmodule) {
+	if (!pl->hwmodule_len) {
 		rc = m2m_error(ctx, M2M_ERR_INVALID,
 			       "the IDevID has no HardwareModuleName");
 		goto out;
@@ -395,7 +404,7 @@ static enum m2m_err plan(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	enum m2m_err rc;
 	int a;
 
-	memset(pl, 0, offsetof(struct issue_plan, names));
+	memset(pl, 0, offsetof(struct issue_plan, hwmodule));
 	pl->names_len = 0;
 	pl->now = m2m_now(req->now);
 	prof = m2m_profiles_get(&ca->profiles, req->profile ? req->profile :
@@ -494,7 +503,7 @@ static X509_EXTENSION *san_ext(const struct issue_plan *pl)
 	on = m2m_der_open(&d, 0xa0);	/* otherName [0] */
 	m2m_der_tlv(&d, 0x06, m2m_oid_hwmodule, sizeof(m2m_oid_hwmodule));
 	val = m2m_der_open(&d, 0xa0);	/* value [0] EXPLICIT */
-	if (pl->hwmodule) {
+	if (pl->hwmodule_len) {
 		/* ldevid: the IDevID's HardwareModuleName, unchanged. */
 		if (d.size - d.len < pl->hwmodule_len)
 			return NULL;
@@ -526,43 +535,6 @@ static X509_EXTENSION *san_ext(const struct issue_plan *pl)
 						   0, os);
 	ASN1_OCTET_STRING_free(os);
 	return ext;
-}
-
-/* Copy the request's SubjectPublicKeyInfo as it is into x. */
-static int copy_spki(X509 *x, X509_REQ *req)
-{
-	X509_PUBKEY *src = X509_REQ_get_X509_PUBKEY(req);
-	X509_PUBKEY *dst = X509_get_X509_PUBKEY(x);
-	ASN1_OBJECT *obj = NULL;
-	const unsigned char *pk;
-	const void *pval;
-	const ASN1_OBJECT *aobj;
-	X509_ALGOR *alg;
-	unsigned char *penc = NULL;
-	void *pdup = NULL;
-	int pklen, ptype;
-
-	if (!src || !dst || !X509_PUBKEY_get0_param(NULL, &pk, &pklen, &alg, src))
-		return 0;
-	X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
-	obj = OBJ_dup(aobj);
-	penc = OPENSSL_memdup(pk, (size_t)pklen);
-	if (ptype == V_ASN1_OBJECT)
-		pdup = OBJ_dup(pval);
-	else if (ptype == V_ASN1_SEQUENCE)
-		pdup = ASN1_STRING_dup(pval);
-	if (!obj || !penc ||
-	    ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && !pdup) ||
-	    !X509_PUBKEY_set0_param(dst, obj, ptype, pdup, penc, pklen)) {
-		ASN1_OBJECT_free(obj);
-		OPENSSL_free(penc);
-		if (ptype == V_ASN1_OBJECT)
-			ASN1_OBJECT_free(pdup);
-		else
-			ASN1_STRING_free(pdup);
-		return 0;
-	}
-	return 1;
 }
 
 static X509_EXTENSION *ski_ext(X509 *x)
@@ -624,7 +596,7 @@ static enum m2m_err build(struct m2m_ctx *ctx, struct m2m_ca *ca,
 		ok = ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after) != NULL;
 	}
 	if (ok)
-		ok = req->csr ? copy_spki(x, req->csr->req) :
+		ok = req->csr ? m2m_csr_copy_spki(req->csr, x) :
 		     X509_set_pubkey(x, m2m_key_pkey(req->key));
 	if (ok)
 		ok = add_ext(x, san_ext(pl), 1) &&

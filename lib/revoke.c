@@ -234,7 +234,9 @@ enum m2m_err m2m_ca_crl(struct m2m_ctx *ctx, struct m2m_ca *ca, int64_t now,
 		snprintf(detail, sizeof(detail),
 			 "{\"number\":%llu,\"revoked\":%d}",
 			 (unsigned long long)n,
-			 sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)));
+			 /* no list at all when nothing is revoked: -1 */
+			 sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) > 0 ?
+			 sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) : 0);
 		rc = m2m_ledger_audit(ctx, ca->ledger, now, "crl", detail);
 	}
 	if (rc == M2M_OK)

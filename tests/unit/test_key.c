@@ -1,0 +1,1032 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of include/m2m/key.h with the file back-end, in a temporary
+ * directory: algorithm names, secret sources (and that secrets never show
+ * in details), generating keys of every algorithm (mode, PEM form,
+ * refusing to replace, no temporary files left), encrypted keys, file
+ * URIs, loading keys libcrypto wrote (supported and unsupported ones),
+ * the schemes this build does not have, ephemeral keys and the public DER.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/encoder.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <m2m/ctx.h>
+#include <m2m/key.h>
+
+#include "unit.h"
+
+static struct m2m_ctx *ctx;
+static char dir[] = "/tmp/m2m-key-XXXXXX";
+
+/* call returns code, and the detail it records contains phrase. */
+#define CHECK_FAILS(call, code, phrase) do { \
+	m2m_ctx_clear_error(ctx); \
+	CHECK_EQ_INT((call), (code)); \
+	CHECK_CONTAINS(m2m_ctx_detail(ctx), (phrase)); \
+} while (0)
+
+#define CHECK_OK(call) do { \
+	enum m2m_err rc_ = (call); \
+	CHECK_MSG(rc_ == M2M_OK, "%s: %s: %s", #call, m2m_strerror(rc_), \
+		  m2m_ctx_detail(ctx)); \
+} while (0)
+
+/* The detail does not contain s (a secret). */
+#define CHECK_NOT_IN_DETAIL(s) \
+	CHECK_MSG(strstr(m2m_ctx_detail(ctx), (s)) == NULL, \
+		  "detail \"%s\" shows \"%s\"", m2m_ctx_detail(ctx), (s))
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* dir/name into out. */
+static const char *tmp_path(char out[PATH_MAX], const char *name)
+{
+	snprintf(out, PATH_MAX, "%s/%s", dir, name);
+	return out;
+}
+
+/* Write len bytes of data to dir/name (replacing it); 1 on success. */
+static int put_file(const char *name, const void *data, size_t len)
+{
+	char path[PATH_MAX];
+	FILE *f = fopen(tmp_path(path, name), "wb");
+	int ok;
+
+	if (!f)
+		return 0;
+	ok = fwrite(data, 1, len, f) == len;
+	return fclose(f) == 0 && ok;
+}
+
+/* The contents of dir/name, NUL-terminated, into a malloc()ed buffer. */
+static char *get_file(const char *name, size_t *len)
+{
+	char path[PATH_MAX];
+	FILE *f = fopen(tmp_path(path, name), "rb");
+	char *buf = NULL;
+	long n;
+
+	*len = 0;
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		buf[n] = '\0';
+		*len = (size_t)n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+static int put_str(const char *name, const char *s)
+{
+	return put_file(name, s, strlen(s));
+}
+
+static int file_exists(const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	return lstat(tmp_path(path, name), &st) == 0;
+}
+
+/* Number of entries in dir whose name contains ".tmp". */
+static int temp_files(void)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += strstr(e->d_name, ".tmp") != NULL;
+	closedir(d);
+	return n;
+}
+
+/* Remove dir/name if there. */
+static void rm(const char *name)
+{
+	char path[PATH_MAX];
+
+	unlink(tmp_path(path, name));
+}
+
+/* Write pkey with libcrypto to dir/name as PEM PrivateKeyInfo. */
+static int write_pkcs8(const char *name, EVP_PKEY *pkey)
+{
+	char path[PATH_MAX];
+	FILE *f = fopen(tmp_path(path, name), "w");
+	int ok;
+
+	if (!f)
+		return 0;
+	ok = PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) == 1;
+	return fclose(f) == 0 && ok;
+}
+
+/* Write pkey in its traditional form ("EC PRIVATE KEY" ...). */
+static int write_traditional(const char *name, EVP_PKEY *pkey,
+			     const char *pass)
+{
+	char path[PATH_MAX];
+	BIO *bio = BIO_new_file(tmp_path(path, name), "w");
+	int ok;
+
+	if (!bio)
+		return 0;
+	ok = PEM_write_bio_PrivateKey_traditional(
+		     bio, pkey, pass ? EVP_aes_256_cbc() : NULL,
+		     (unsigned char *)pass, pass ? (int)strlen(pass) : 0, NULL,
+		     NULL) == 1;
+	BIO_free(bio);
+	return ok;
+}
+
+/* The DER SubjectPublicKeyInfo of pkey, as libcrypto writes it. */
+static unsigned char *spki_of(EVP_PKEY *pkey, int *len)
+{
+	unsigned char *der = NULL;
+
+	*len = i2d_PUBKEY(pkey, &der);
+	return *len > 0 ? der : NULL;
+}
+
+/* The key's public DER equals that of the private key in dir/name. */
+static void check_same_public(int line, const struct m2m_key *key,
+			      const char *name, const char *pass)
+{
+	char path[PATH_MAX];
+	unsigned char *der = NULL, *want = NULL;
+	size_t len = 0;
+	int wlen = 0;
+	EVP_PKEY *pkey = NULL;
+	BIO *bio = BIO_new_file(tmp_path(path, name), "r");
+
+	if (bio)
+		pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)pass);
+	BIO_free(bio);
+	unit_check(pkey != NULL, __FILE__, line, "libcrypto cannot read %s",
+		   name);
+	if (!pkey)
+		return;
+	want = spki_of(pkey, &wlen);
+	if (unit_check(m2m_key_public_der(ctx, key, &der, &len) == M2M_OK,
+		       __FILE__, line, "public der: %s", m2m_ctx_detail(ctx)))
+		unit_check(want && len == (size_t)wlen &&
+			   memcmp(der, want, len) == 0, __FILE__, line,
+			   "public key of %s differs", name);
+	free(der);
+	OPENSSL_free(want);
+	EVP_PKEY_free(pkey);
+}
+#define CHECK_SAME_PUBLIC(key, name, pass) \
+	check_same_public(__LINE__, (key), (name), (pass))
+
+/* ---- names ---------------------------------------------------------------- */
+
+UNIT_TEST(alg_names_and_lookup)
+{
+	static const char *const names[] = {
+		"ec-p256", "ec-p384", "rsa2048", "rsa3072", "ed25519"
+	};
+	int i;
+
+	CHECK_EQ_INT(M2M_KEY_ALG_COUNT, 5);
+	CHECK_EQ_INT(M2M_KEY_EC_P256, 0);
+	for (i = 0; i < M2M_KEY_ALG_COUNT; i++) {
+		CHECK_EQ_STR(m2m_key_alg_name((enum m2m_key_alg)i), names[i]);
+		CHECK_EQ_INT(m2m_key_alg_lookup(names[i]), i);
+	}
+	CHECK(m2m_key_alg_name(M2M_KEY_ALG_COUNT) == NULL);
+	CHECK(m2m_key_alg_name((enum m2m_key_alg)-1) == NULL);
+	CHECK(m2m_key_alg_name((enum m2m_key_alg)1000) == NULL);
+	CHECK_EQ_INT(m2m_key_alg_lookup("EC-P256"), M2M_KEY_EC_P256);
+	CHECK_EQ_INT(m2m_key_alg_lookup("Ec-P384"), M2M_KEY_EC_P384);
+	CHECK_EQ_INT(m2m_key_alg_lookup("RSA3072"), M2M_KEY_RSA3072);
+	CHECK_EQ_INT(m2m_key_alg_lookup("ED25519"), M2M_KEY_ED25519);
+	CHECK_EQ_INT(m2m_key_alg_lookup(""), -1);
+	CHECK_EQ_INT(m2m_key_alg_lookup("ec-p521"), -1);
+	CHECK_EQ_INT(m2m_key_alg_lookup("rsa"), -1);
+	CHECK_EQ_INT(m2m_key_alg_lookup("rsa1024"), -1);
+	CHECK_EQ_INT(m2m_key_alg_lookup("ec-p256 "), -1);
+	CHECK_EQ_INT(m2m_key_alg_lookup("ed448"), -1);
+}
+
+/* ---- secrets ---------------------------------------------------------------- */
+
+UNIT_TEST(secret_pass_source)
+{
+	char buf[16];
+	size_t len = 99;
+
+	CHECK_OK(m2m_secret_read(ctx, "pass:hunter2", buf, sizeof(buf), &len));
+	CHECK_EQ_STR(buf, "hunter2");
+	CHECK_EQ_INT(len, 7);
+	/* empty, and a secret with a colon and spaces */
+	CHECK_OK(m2m_secret_read(ctx, "pass:", buf, sizeof(buf), &len));
+	CHECK_EQ_STR(buf, "");
+	CHECK_EQ_INT(len, 0);
+	CHECK_OK(m2m_secret_read(ctx, "pass:a b:c", buf, sizeof(buf), NULL));
+	CHECK_EQ_STR(buf, "a b:c");
+	/* exactly fits: 15 characters and the NUL */
+	CHECK_OK(m2m_secret_read(ctx, "pass:123456789012345", buf, sizeof(buf),
+				 &len));
+	CHECK_EQ_INT(len, 15);
+	/* one more does not */
+	CHECK_FAILS(m2m_secret_read(ctx, "pass:1234567890123456", buf,
+				    sizeof(buf), &len), M2M_ERR_INVALID,
+		    "longer than 15 bytes");
+	CHECK_NOT_IN_DETAIL("1234567890123456");
+	CHECK_EQ_INT(len, 0);
+	/* no room at all */
+	CHECK_FAILS(m2m_secret_read(ctx, "pass:x", buf, 0, &len),
+		    M2M_ERR_USAGE, "no room");
+}
+
+UNIT_TEST(secret_env_source_set_and_unset)
+{
+	char buf[32], big[300];
+	size_t len = 0;
+
+	CHECK_EQ_INT(setenv("M2M_TEST_SECRET", "env-s3cret", 1), 0);
+	CHECK_OK(m2m_secret_read(ctx, "env:M2M_TEST_SECRET", buf, sizeof(buf),
+				 &len));
+	CHECK_EQ_STR(buf, "env-s3cret");
+	CHECK_EQ_INT(len, 10);
+	/* set but empty */
+	CHECK_EQ_INT(setenv("M2M_TEST_SECRET", "", 1), 0);
+	CHECK_OK(m2m_secret_read(ctx, "env:M2M_TEST_SECRET", buf, sizeof(buf),
+				 &len));
+	CHECK_EQ_STR(buf, "");
+	CHECK_EQ_INT(len, 0);
+	/* too long: the detail names the variable, not the value */
+	memset(big, 'Q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK_EQ_INT(setenv("M2M_TEST_SECRET", big, 1), 0);
+	CHECK_FAILS(m2m_secret_read(ctx, "env:M2M_TEST_SECRET", buf,
+				    sizeof(buf), &len), M2M_ERR_INVALID,
+		    "M2M_TEST_SECRET");
+	CHECK_CONTAINS(m2m_ctx_detail(ctx), "longer than 31 bytes");
+	CHECK_NOT_IN_DETAIL("QQQQ");
+	/* unset */
+	CHECK_EQ_INT(unsetenv("M2M_TEST_SECRET"), 0);
+	CHECK_FAILS(m2m_secret_read(ctx, "env:M2M_TEST_SECRET", buf,
+				    sizeof(buf), &len), M2M_ERR_NOT_FOUND,
+		    "environment variable 'M2M_TEST_SECRET' is not set");
+	CHECK_FAILS(m2m_secret_read(ctx, "env:", buf, sizeof(buf), &len),
+		    M2M_ERR_INVALID, "names no variable");
+}
+
+UNIT_TEST(secret_file_source_first_line)
+{
+	char buf[32], path[PATH_MAX], src[PATH_MAX + 8], big[100];
+	size_t len = 0;
+
+	/* the first line, CRLF stripped */
+	CHECK(put_file("s1", "line-one\r\nline-two\n", 19));
+	snprintf(src, sizeof(src), "file:%s", tmp_path(path, "s1"));
+	CHECK_OK(m2m_secret_read(ctx, src, buf, sizeof(buf), &len));
+	CHECK_EQ_STR(buf, "line-one");
+	CHECK_EQ_INT(len, 8);
+	/* LF only */
+	CHECK(put_file("s1", "only\nsecond\n", 12));
+	CHECK_OK(m2m_secret_read(ctx, src, buf, sizeof(buf), &len));
+	CHECK_EQ_STR(buf, "only");
+	/* no line end at all */
+	CHECK(put_file("s1", "no-newline", 10));
+	CHECK_OK(m2m_secret_read(ctx, src, buf, sizeof(buf), &len));
+	CHECK_EQ_STR(buf, "no-newline");
+	CHECK_EQ_INT(len, 10);
+	/* an empty file: an empty secret */
+	CHECK(put_file("s1", "", 0));
+	CHECK_OK(m2m_secret_read(ctx, src, buf, sizeof(buf), &len));
+	CHECK_EQ_STR(buf, "");
+	CHECK_EQ_INT(len, 0);
+	/* exactly 31 characters fit */
+	memset(big, 'x', sizeof(big));
+	big[31] = '\n';
+	CHECK(put_file("s1", big, 32));
+	CHECK_OK(m2m_secret_read(ctx, src, buf, sizeof(buf), &len));
+	CHECK_EQ_INT(len, 31);
+	/* a first line too long: INVALID, buffer wiped, secret not shown */
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "TOPSECRET", 9);
+	CHECK(put_file("s1", big, sizeof(big)));
+	CHECK_FAILS(m2m_secret_read(ctx, src, buf, sizeof(buf), &len),
+		    M2M_ERR_INVALID, "longer than 31 bytes");
+	CHECK_CONTAINS(m2m_ctx_detail(ctx), "s1");
+	CHECK_NOT_IN_DETAIL("TOPSECRET");
+	CHECK_EQ_INT(len, 0);
+	CHECK_EQ_INT(buf[0], 0);
+	CHECK_EQ_INT(buf[20], 0);
+	/* missing */
+	snprintf(src, sizeof(src), "file:%s", tmp_path(path, "no-such"));
+	CHECK_FAILS(m2m_secret_read(ctx, src, buf, sizeof(buf), &len),
+		    M2M_ERR_IO, "cannot open");
+	CHECK_CONTAINS(m2m_ctx_detail(ctx), "no-such");
+	/* a directory cannot be read */
+	snprintf(src, sizeof(src), "file:%s", dir);
+	CHECK_FAILS(m2m_secret_read(ctx, src, buf, sizeof(buf), &len),
+		    M2M_ERR_IO, "cannot read the secret");
+	rm("s1");
+}
+
+UNIT_TEST(secret_fd_source_reads_a_pipe)
+{
+	char buf[32], src[32];
+	size_t len = 0;
+	int p[2];
+
+	if (!CHECK(pipe(p) == 0))
+		return;
+	CHECK_EQ_INT(write(p[1], "pipe-secret\r\nrest\n", 18), 18);
+	close(p[1]);
+	snprintf(src, sizeof(src), "fd:%d", p[0]);
+	CHECK_OK(m2m_secret_read(ctx, src, buf, sizeof(buf), &len));
+	CHECK_EQ_STR(buf, "pipe-secret");
+	CHECK_EQ_INT(len, 11);
+	/* the descriptor stays open, positioned after the first line */
+	CHECK_OK(m2m_secret_read(ctx, src, buf, sizeof(buf), &len));
+	CHECK_EQ_STR(buf, "rest");
+	close(p[0]);
+	/* now closed: cannot be read */
+	CHECK_FAILS(m2m_secret_read(ctx, src, buf, sizeof(buf), &len),
+		    M2M_ERR_IO, "cannot read the secret");
+	CHECK_FAILS(m2m_secret_read(ctx, "fd:", buf, sizeof(buf), &len),
+		    M2M_ERR_INVALID, "is not fd:NUMBER");
+	CHECK_FAILS(m2m_secret_read(ctx, "fd:3x", buf, sizeof(buf), &len),
+		    M2M_ERR_INVALID, "is not fd:NUMBER");
+	CHECK_FAILS(m2m_secret_read(ctx, "fd:-1", buf, sizeof(buf), &len),
+		    M2M_ERR_INVALID, "is not fd:NUMBER");
+}
+
+UNIT_TEST(secret_bare_string_is_invalid_and_not_shown)
+{
+	char buf[32];
+	size_t len = 5;
+
+	CHECK_FAILS(m2m_secret_read(ctx, "CorrectHorse42", buf, sizeof(buf),
+				    &len), M2M_ERR_INVALID,
+		    "must start with pass:, env:, file: or fd:");
+	CHECK_NOT_IN_DETAIL("CorrectHorse42");
+	CHECK_NOT_IN_DETAIL("Horse");
+	CHECK_EQ_INT(len, 0);
+	CHECK_FAILS(m2m_secret_read(ctx, "password:CorrectHorse42", buf,
+				    sizeof(buf), &len), M2M_ERR_INVALID,
+		    "must start with");
+	CHECK_NOT_IN_DETAIL("Horse");
+	CHECK_FAILS(m2m_secret_read(ctx, "", buf, sizeof(buf), &len),
+		    M2M_ERR_INVALID, "must start with");
+}
+
+UNIT_TEST(secret_wipe_zeroes)
+{
+	char buf[8];
+	size_t i;
+
+	memcpy(buf, "secret!", 8);
+	m2m_secret_wipe(buf, sizeof(buf));
+	for (i = 0; i < sizeof(buf); i++)
+		CHECK_EQ_INT(buf[i], 0);
+}
+
+/* ---- generating ---------------------------------------------------------- */
+
+UNIT_TEST(generate_every_algorithm_mode_0600_pem_reload)
+{
+	static const int evp_ids[M2M_KEY_ALG_COUNT] = {
+		EVP_PKEY_EC, EVP_PKEY_EC, EVP_PKEY_RSA, EVP_PKEY_RSA,
+		EVP_PKEY_ED25519
+	};
+	static const int bits[M2M_KEY_ALG_COUNT] = { 256, 384, 2048, 3072, 256 };
+	char path[PATH_MAX], name[32];
+	struct m2m_key *key = NULL, *back = NULL;
+	struct stat st;
+	char *pem;
+	size_t len;
+	int a;
+
+	for (a = 0; a < M2M_KEY_ALG_COUNT; a++) {
+		snprintf(name, sizeof(name), "gen-%s.pem",
+			 m2m_key_alg_name((enum m2m_key_alg)a));
+		tmp_path(path, name);
+		CHECK_OK(m2m_key_generate(ctx, path, (enum m2m_key_alg)a, NULL,
+					  &key));
+		if (!CHECK_MSG(key != NULL, "%s: no key", name))
+			continue;
+		CHECK_EQ_INT(m2m_key_get_alg(key), a);
+		CHECK_EQ_STR(m2m_key_uri(key), path);
+		CHECK_EQ_INT(stat(path, &st), 0);
+		CHECK_MSG((st.st_mode & 07777) == 0600, "%s: mode %o", name,
+			  (unsigned)(st.st_mode & 07777));
+		CHECK(S_ISREG(st.st_mode));
+		pem = get_file(name, &len);
+		CHECK_MSG(pem && strncmp(pem, "-----BEGIN PRIVATE KEY-----\n",
+					 28) == 0, "%s: not PEM PRIVATE KEY",
+			  name);
+		CHECK(pem && strstr(pem, "-----END PRIVATE KEY-----\n"));
+		free(pem);
+		CHECK_SAME_PUBLIC(key, name, NULL);
+		/* libcrypto agrees on the type and size */
+		{
+			unsigned char *der = NULL;
+			const unsigned char *p;
+			size_t dlen = 0;
+			EVP_PKEY *pub = NULL;
+
+			CHECK_OK(m2m_key_public_der(ctx, key, &der, &dlen));
+			p = der;
+			if (der)
+				pub = d2i_PUBKEY(NULL, &p, (long)dlen);
+			if (CHECK_MSG(pub != NULL, "%s: d2i_PUBKEY", name)) {
+				CHECK(p == der + dlen);
+				CHECK_EQ_INT(EVP_PKEY_get_base_id(pub),
+					     evp_ids[a]);
+				CHECK_EQ_INT(EVP_PKEY_get_bits(pub), bits[a]);
+			}
+			EVP_PKEY_free(pub);
+			free(der);
+		}
+		CHECK_OK(m2m_key_load(ctx, path, NULL, &back));
+		if (back) {
+			CHECK_EQ_INT(m2m_key_get_alg(back), a);
+			CHECK_SAME_PUBLIC(back, name, NULL);
+		}
+		m2m_key_free(back);
+		back = NULL;
+		m2m_key_free(key);
+		key = NULL;
+		CHECK_EQ_INT(temp_files(), 0);
+		rm(name);
+	}
+}
+
+UNIT_TEST(generate_refuses_an_existing_file_unless_forced)
+{
+	char path[PATH_MAX];
+	struct m2m_key_opts force = { NULL, 1 };
+	struct m2m_key *key = NULL;
+	char *before, *after;
+	size_t blen, alen;
+	struct stat st;
+
+	tmp_path(path, "exists.pem");
+	CHECK_OK(m2m_key_generate(ctx, path, M2M_KEY_EC_P256, NULL, &key));
+	m2m_key_free(key);
+	key = NULL;
+	before = get_file("exists.pem", &blen);
+	CHECK_FAILS(m2m_key_generate(ctx, path, M2M_KEY_EC_P256, NULL, &key),
+		    M2M_ERR_DUPLICATE, "exists already");
+	CHECK(key == NULL);
+	after = get_file("exists.pem", &alen);
+	CHECK(before && after && blen == alen && memcmp(before, after, blen) == 0);
+	free(after);
+	CHECK_EQ_INT(temp_files(), 0);
+	/* opts given, force 0: the same */
+	force.force = 0;
+	CHECK_FAILS(m2m_key_generate(ctx, path, M2M_KEY_EC_P256, &force, &key),
+		    M2M_ERR_DUPLICATE, "exists already");
+	/* any file, not only a key */
+	CHECK(put_file("other.txt", "not a key\n", 10));
+	CHECK_FAILS(m2m_key_generate(ctx, tmp_path(path, "other.txt"),
+				     M2M_KEY_EC_P256, NULL, &key),
+		    M2M_ERR_DUPLICATE, "exists already");
+	after = get_file("other.txt", &alen);
+	CHECK_EQ_STR(after, "not a key\n");
+	free(after);
+	rm("other.txt");
+	/* forced: replaced by a new key, still 0600 */
+	force.force = 1;
+	CHECK_OK(m2m_key_generate(ctx, tmp_path(path, "exists.pem"),
+				  M2M_KEY_EC_P256, &force, &key));
+	after = get_file("exists.pem", &alen);
+	CHECK(before && after && (blen != alen || memcmp(before, after, blen)));
+	CHECK_EQ_INT(stat(path, &st), 0);
+	CHECK_EQ_INT(st.st_mode & 07777, 0600);
+	if (key)
+		CHECK_SAME_PUBLIC(key, "exists.pem", NULL);
+	CHECK_EQ_INT(temp_files(), 0);
+	free(before);
+	free(after);
+	m2m_key_free(key);
+	rm("exists.pem");
+}
+
+UNIT_TEST(generate_does_not_follow_a_symbolic_link)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	struct m2m_key_opts force = { NULL, 1 };
+	struct m2m_key *key = NULL;
+	struct stat st;
+	char *victim;
+	size_t len;
+
+	CHECK(put_file("victim.txt", "precious\n", 9));
+	CHECK_EQ_INT(symlink(tmp_path(target, "victim.txt"),
+			     tmp_path(path, "link.pem")), 0);
+	CHECK_FAILS(m2m_key_generate(ctx, path, M2M_KEY_EC_P256, NULL, &key),
+		    M2M_ERR_DUPLICATE, "exists already");
+	CHECK_OK(m2m_key_generate(ctx, path, M2M_KEY_EC_P256, &force, &key));
+	victim = get_file("victim.txt", &len);
+	CHECK_EQ_STR(victim, "precious\n");
+	free(victim);
+	CHECK_EQ_INT(lstat(path, &st), 0);
+	CHECK(S_ISREG(st.st_mode));
+	CHECK_EQ_INT(st.st_mode & 07777, 0600);
+	m2m_key_free(key);
+	rm("link.pem");
+	rm("victim.txt");
+	CHECK_EQ_INT(temp_files(), 0);
+}
+
+UNIT_TEST(generate_failures_leave_no_file)
+{
+	char path[PATH_MAX];
+	struct m2m_key_opts o = { "pass:abc", 0 };
+	struct m2m_key *key = NULL;
+
+	tmp_path(path, "nodir/k.pem");
+	CHECK_FAILS(m2m_key_generate(ctx, path, M2M_KEY_EC_P256, NULL, &key),
+		    M2M_ERR_IO, "cannot create");
+	CHECK(key == NULL);
+	tmp_path(path, "short.pem");
+	CHECK_FAILS(m2m_key_generate(ctx, path, M2M_KEY_EC_P256, &o, &key),
+		    M2M_ERR_INVALID, "shorter than 4 characters");
+	CHECK_NOT_IN_DETAIL("abc");
+	CHECK(!file_exists("short.pem"));
+	o.pass_source = "abcdefgh";
+	CHECK_FAILS(m2m_key_generate(ctx, path, M2M_KEY_EC_P256, &o, &key),
+		    M2M_ERR_INVALID, "must start with");
+	CHECK(!file_exists("short.pem"));
+	o.pass_source = "env:M2M_TEST_NO_SUCH_VARIABLE";
+	CHECK_FAILS(m2m_key_generate(ctx, path, M2M_KEY_EC_P256, &o, &key),
+		    M2M_ERR_NOT_FOUND, "is not set");
+	CHECK(!file_exists("short.pem"));
+	CHECK_FAILS(m2m_key_generate(ctx, path, M2M_KEY_ALG_COUNT, NULL, &key),
+		    M2M_ERR_USAGE, "unknown key algorithm");
+	CHECK(!file_exists("short.pem"));
+	CHECK_FAILS(m2m_key_generate(ctx, "", M2M_KEY_EC_P256, NULL, &key),
+		    M2M_ERR_INVALID, "empty key location");
+	CHECK_EQ_INT(temp_files(), 0);
+}
+
+/* ---- encrypted keys -------------------------------------------------------- */
+
+UNIT_TEST(encrypted_key_needs_the_right_passphrase)
+{
+	char path[PATH_MAX];
+	struct m2m_key_opts gen = { "pass:correct horse", 0 };
+	struct m2m_key_opts wrong = { "pass:battery staple", 0 };
+	struct m2m_key_opts bad = { "staple", 0 };
+	struct m2m_key *key = NULL, *back = NULL;
+	char *pem;
+	size_t len;
+	struct stat st;
+
+	tmp_path(path, "enc.pem");
+	CHECK_OK(m2m_key_generate(ctx, path, M2M_KEY_EC_P256, &gen, &key));
+	pem = get_file("enc.pem", &len);
+	CHECK(pem && strncmp(pem, "-----BEGIN ENCRYPTED PRIVATE KEY-----\n",
+			     38) == 0);
+	CHECK(pem && !strstr(pem, "correct horse"));
+	free(pem);
+	CHECK_EQ_INT(stat(path, &st), 0);
+	CHECK_EQ_INT(st.st_mode & 07777, 0600);
+	/* libcrypto decrypts it with the passphrase */
+	if (key)
+		CHECK_SAME_PUBLIC(key, "enc.pem", "correct horse");
+
+	CHECK_OK(m2m_key_load(ctx, path, &gen, &back));
+	CHECK(back && m2m_key_get_alg(back) == M2M_KEY_EC_P256);
+	if (back)
+		CHECK_SAME_PUBLIC(back, "enc.pem", "correct horse");
+	m2m_key_free(back);
+	back = NULL;
+
+	CHECK_FAILS(m2m_key_load(ctx, path, &wrong, &back), M2M_ERR_INVALID,
+		    "wrong passphrase for");
+	CHECK_CONTAINS(m2m_ctx_detail(ctx), "enc.pem");
+	CHECK_NOT_IN_DETAIL("battery");
+	CHECK_NOT_IN_DETAIL("battery");
+	CHECK_NOT_IN_DETAIL("horse");
+	CHECK(back == NULL);
+	CHECK_FAILS(m2m_key_load(ctx, path, NULL, &back), M2M_ERR_INVALID,
+		    "is encrypted");
+	CHECK(back == NULL);
+	CHECK_FAILS(m2m_key_load(ctx, path, &bad, &back), M2M_ERR_INVALID,
+		    "must start with");
+	CHECK_NOT_IN_DETAIL("staple");
+	/* from the environment and from a file */
+	CHECK_EQ_INT(setenv("M2M_TEST_KEYPASS", "correct horse", 1), 0);
+	gen.pass_source = "env:M2M_TEST_KEYPASS";
+	CHECK_OK(m2m_key_load(ctx, path, &gen, &back));
+	m2m_key_free(back);
+	back = NULL;
+	unsetenv("M2M_TEST_KEYPASS");
+	m2m_key_free(key);
+	key = NULL;
+	rm("enc.pem");
+	/* a passphrase for a key that has none does no harm */
+	gen.pass_source = NULL;
+	tmp_path(path, "plain.pem");
+	CHECK_OK(m2m_key_generate(ctx, path, M2M_KEY_EC_P256, &gen, &key));
+	gen.pass_source = "pass:unused passphrase";
+	CHECK_OK(m2m_key_load(ctx, path, &gen, &back));
+	m2m_key_free(back);
+	m2m_key_free(key);
+	rm("plain.pem");
+}
+
+UNIT_TEST(traditional_pem_keys_plain_and_encrypted)
+{
+	char path[PATH_MAX];
+	struct m2m_key_opts right = { "pass:trad-pass", 0 };
+	struct m2m_key_opts wrong = { "pass:nope-nope", 0 };
+	struct m2m_key *key = NULL;
+	EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	char *pem;
+	size_t len;
+
+	if (!CHECK(pk))
+		return;
+	CHECK(write_traditional("trad.pem", pk, NULL));
+	pem = get_file("trad.pem", &len);
+	CHECK(pem && strncmp(pem, "-----BEGIN EC PRIVATE KEY-----", 30) == 0);
+	free(pem);
+	CHECK_OK(m2m_key_load(ctx, tmp_path(path, "trad.pem"), NULL, &key));
+	CHECK(key && m2m_key_get_alg(key) == M2M_KEY_EC_P256);
+	m2m_key_free(key);
+	key = NULL;
+
+	CHECK(write_traditional("trad-enc.pem", pk, "trad-pass"));
+	pem = get_file("trad-enc.pem", &len);
+	CHECK(pem && strstr(pem, "Proc-Type: 4,ENCRYPTED"));
+	free(pem);
+	tmp_path(path, "trad-enc.pem");
+	CHECK_OK(m2m_key_load(ctx, path, &right, &key));
+	if (key)
+		CHECK_SAME_PUBLIC(key, "trad-enc.pem", "trad-pass");
+	m2m_key_free(key);
+	key = NULL;
+	CHECK_FAILS(m2m_key_load(ctx, path, &wrong, &key), M2M_ERR_INVALID,
+		    "wrong passphrase for");
+	CHECK_FAILS(m2m_key_load(ctx, path, NULL, &key), M2M_ERR_INVALID,
+		    "is encrypted");
+	EVP_PKEY_free(pk);
+	rm("trad.pem");
+	rm("trad-enc.pem");
+}
+
+/* ---- locations -------------------------------------------------------------- */
+
+UNIT_TEST(file_uri_forms)
+{
+	char path[PATH_MAX], uri[PATH_MAX + 64];
+	struct m2m_key *key = NULL, *back = NULL;
+
+	tmp_path(path, "key one.pem");
+	snprintf(uri, sizeof(uri), "file:%s", path);
+	CHECK_OK(m2m_key_generate(ctx, uri, M2M_KEY_EC_P256, NULL, &key));
+	CHECK(key && strcmp(m2m_key_uri(key), uri) == 0);
+	CHECK(file_exists("key one.pem"));
+
+	snprintf(uri, sizeof(uri), "file://%s/key%%20one.pem", dir);
+	CHECK_OK(m2m_key_load(ctx, uri, NULL, &back));
+	CHECK(back && strcmp(m2m_key_uri(back), uri) == 0);
+	if (back)
+		CHECK_SAME_PUBLIC(back, "key one.pem", NULL);
+	m2m_key_free(back);
+	back = NULL;
+
+	snprintf(uri, sizeof(uri), "file://localhost%s/key%%20one.pem", dir);
+	CHECK_OK(m2m_key_load(ctx, uri, NULL, &back));
+	m2m_key_free(back);
+	back = NULL;
+
+	snprintf(uri, sizeof(uri), "file:%s/key%%20%%6Fne.pem", dir);
+	CHECK_OK(m2m_key_load(ctx, uri, NULL, &back));
+	m2m_key_free(back);
+	back = NULL;
+
+	/* a bare path, as it is (no %-decoding) */
+	CHECK_OK(m2m_key_load(ctx, path, NULL, &back));
+	m2m_key_free(back);
+	back = NULL;
+
+	CHECK_FAILS(m2m_key_load(ctx, "file://otherhost/x.pem", NULL, &back),
+		    M2M_ERR_INVALID, "only local file URIs");
+	snprintf(uri, sizeof(uri), "file://%s/key%%20one.pem?x=1", dir);
+	CHECK_FAILS(m2m_key_load(ctx, uri, NULL, &back), M2M_ERR_INVALID,
+		    "no query or fragment");
+	snprintf(uri, sizeof(uri), "file://%s/key%%20one.pem#frag", dir);
+	CHECK_FAILS(m2m_key_load(ctx, uri, NULL, &back), M2M_ERR_INVALID,
+		    "no query or fragment");
+	snprintf(uri, sizeof(uri), "file://%s/key%%2one.pem", dir);
+	CHECK_FAILS(m2m_key_load(ctx, uri, NULL, &back), M2M_ERR_INVALID,
+		    "bad %-escape");
+	snprintf(uri, sizeof(uri), "file://%s/key%%00.pem", dir);
+	CHECK_FAILS(m2m_key_load(ctx, uri, NULL, &back), M2M_ERR_INVALID,
+		    "bad %-escape");
+	CHECK_FAILS(m2m_key_load(ctx, "file:", NULL, &back), M2M_ERR_INVALID,
+		    "names no file");
+	CHECK_FAILS(m2m_key_load(ctx, "", NULL, &back), M2M_ERR_INVALID,
+		    "empty key location");
+	/* generate refuses them too, and makes nothing */
+	CHECK_FAILS(m2m_key_generate(ctx, "file://otherhost/x.pem",
+				     M2M_KEY_EC_P256, NULL, &back),
+		    M2M_ERR_INVALID, "only local file URIs");
+	snprintf(uri, sizeof(uri), "file://%s/q.pem?x=1", dir);
+	CHECK_FAILS(m2m_key_generate(ctx, uri, M2M_KEY_EC_P256, NULL, &back),
+		    M2M_ERR_INVALID, "no query or fragment");
+	CHECK(!file_exists("q.pem"));
+	CHECK(!file_exists("q.pem?x=1"));
+	CHECK(back == NULL);
+	m2m_key_free(key);
+	rm("key one.pem");
+}
+
+UNIT_TEST(load_missing_public_garbage_and_directory)
+{
+	char path[PATH_MAX], uri[PATH_MAX + 16];
+	struct m2m_key *key = NULL;
+	EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	FILE *f;
+
+	CHECK_FAILS(m2m_key_load(ctx, tmp_path(path, "missing.pem"), NULL,
+				 &key), M2M_ERR_NOT_FOUND, "missing.pem");
+	CHECK(key == NULL);
+	snprintf(uri, sizeof(uri), "file://%s", path);
+	CHECK_FAILS(m2m_key_load(ctx, uri, NULL, &key), M2M_ERR_NOT_FOUND,
+		    "missing.pem");
+
+	/* a public key only */
+	f = fopen(tmp_path(path, "pub.pem"), "w");
+	CHECK(f && pk && PEM_write_PUBKEY(f, pk) == 1);
+	if (f)
+		fclose(f);
+	CHECK_FAILS(m2m_key_load(ctx, path, NULL, &key), M2M_ERR_INVALID,
+		    "holds no private key");
+	CHECK(key == NULL);
+	m2m_key_free(key);
+	key = NULL;
+
+	CHECK(put_file("garbage.pem", "this is not a key\n", 18));
+	CHECK_FAILS(m2m_key_load(ctx, tmp_path(path, "garbage.pem"), NULL,
+				 &key), M2M_ERR_INVALID,
+		    "holds no private key");
+	CHECK(put_str("garbage.pem", "-----BEGIN PRIVATE KEY-----\nAAAA\n"
+		      "-----END PRIVATE KEY-----\n"));
+	CHECK_FAILS(m2m_key_load(ctx, path, NULL, &key), M2M_ERR_INVALID,
+		    "holds no private key");
+	CHECK(put_file("garbage.pem", "", 0));
+	CHECK_FAILS(m2m_key_load(ctx, path, NULL, &key), M2M_ERR_INVALID,
+		    "holds no private key");
+	CHECK_FAILS(m2m_key_load(ctx, dir, NULL, &key), M2M_ERR_INVALID,
+		    "Is a directory");
+	CHECK(key == NULL);
+	EVP_PKEY_free(pk);
+	rm("pub.pem");
+	rm("garbage.pem");
+}
+
+UNIT_TEST(pkcs11_and_tpm2_are_unsupported)
+{
+	struct m2m_key *key = NULL;
+
+	CHECK_FAILS(m2m_key_load(ctx, "pkcs11:token=factory;object=idevid",
+				 NULL, &key), M2M_ERR_UNSUPPORTED,
+		    "not supported");
+	CHECK_CONTAINS(m2m_ctx_detail(ctx), "pkcs11");
+	CHECK_FAILS(m2m_key_load(ctx, "tpm2:handle=0x81020000", NULL, &key),
+		    M2M_ERR_UNSUPPORTED, "not supported");
+	CHECK_CONTAINS(m2m_ctx_detail(ctx), "tpm2");
+	CHECK_FAILS(m2m_key_generate(ctx, "pkcs11:token=factory",
+				     M2M_KEY_EC_P256, NULL, &key),
+		    M2M_ERR_UNSUPPORTED, "not supported");
+	CHECK_FAILS(m2m_key_generate(ctx, "tpm2:handle=0x81020000",
+				     M2M_KEY_EC_P256, NULL, &key),
+		    M2M_ERR_UNSUPPORTED, "not supported");
+	CHECK(key == NULL);
+}
+
+/* ---- keys libcrypto made ----------------------------------------------------- */
+
+/* Load a key libcrypto wrote: OK with alg, or fails with code and phrase. */
+static void check_foreign(int line, EVP_PKEY *pk, const char *name,
+			  enum m2m_err code, int alg, const char *phrase)
+{
+	char path[PATH_MAX];
+	struct m2m_key *key = NULL;
+	enum m2m_err rc;
+
+	if (!unit_check(pk && write_pkcs8(name, pk), __FILE__, line,
+			"cannot make %s", name)) {
+		EVP_PKEY_free(pk);
+		return;
+	}
+	m2m_ctx_clear_error(ctx);
+	rc = m2m_key_load(ctx, tmp_path(path, name), NULL, &key);
+	unit_check(rc == code, __FILE__, line, "%s: got %s (%s), want %s",
+		   name, m2m_strerror(rc), m2m_ctx_detail(ctx),
+		   m2m_strerror(code));
+	if (rc == M2M_OK && key) {
+		unit_check((int)m2m_key_get_alg(key) == alg, __FILE__, line,
+			   "%s: algorithm %d, want %d", name,
+			   (int)m2m_key_get_alg(key), alg);
+		check_same_public(line, key, name, NULL);
+	}
+	if (phrase)
+		unit_check(strstr(m2m_ctx_detail(ctx), phrase) != NULL,
+			   __FILE__, line, "%s: detail \"%s\" lacks \"%s\"",
+			   name, m2m_ctx_detail(ctx), phrase);
+	unit_check(rc == M2M_OK || key == NULL, __FILE__, line,
+		   "%s: a key on failure", name);
+	m2m_key_free(key);
+	EVP_PKEY_free(pk);
+	rm(name);
+}
+#define CHECK_FOREIGN(pk, name, code, alg, phrase) \
+	check_foreign(__LINE__, (pk), (name), (code), (alg), (phrase))
+
+UNIT_TEST(keys_made_by_libcrypto_supported_and_not)
+{
+	CHECK_FOREIGN(EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), "p256.pem",
+		      M2M_OK, M2M_KEY_EC_P256, NULL);
+	CHECK_FOREIGN(EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384"), "p384.pem",
+		      M2M_OK, M2M_KEY_EC_P384, NULL);
+	CHECK_FOREIGN(EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), "ed.pem",
+		      M2M_OK, M2M_KEY_ED25519, NULL);
+	CHECK_FOREIGN(EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521"), "p521.pem",
+		      M2M_ERR_UNSUPPORTED, -1, "is not supported");
+	CHECK_FOREIGN(EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1"),
+		      "k1.pem", M2M_ERR_UNSUPPORTED, -1, "secp256k1");
+	CHECK_FOREIGN(EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024),
+		      "rsa1024.pem", M2M_ERR_UNSUPPORTED, -1,
+		      "RSA key of 1024 bits is not supported");
+	CHECK_FOREIGN(EVP_PKEY_Q_keygen(NULL, NULL, "ED448"), "ed448.pem",
+		      M2M_ERR_UNSUPPORTED, -1, "ED448");
+	CHECK_FOREIGN(EVP_PKEY_Q_keygen(NULL, NULL, "X25519"), "x25519.pem",
+		      M2M_ERR_UNSUPPORTED, -1, "is not supported");
+}
+
+/* ---- memory keys and public DER ------------------------------------------------ */
+
+UNIT_TEST(ephemeral_keys)
+{
+	static const enum m2m_key_alg algs[] = {
+		M2M_KEY_EC_P256, M2M_KEY_EC_P384, M2M_KEY_ED25519
+	};
+	struct m2m_key *key = NULL, *other = NULL;
+	unsigned char *der = NULL, *der2 = NULL;
+	const unsigned char *p;
+	size_t len = 0, len2 = 0, i;
+	EVP_PKEY *pub;
+
+	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+		CHECK_OK(m2m_key_new_ephemeral(ctx, algs[i], &key));
+		if (!CHECK(key))
+			continue;
+		CHECK_EQ_STR(m2m_key_uri(key), "memory:");
+		CHECK_EQ_INT(m2m_key_get_alg(key), algs[i]);
+		CHECK_OK(m2m_key_public_der(ctx, key, &der, &len));
+		p = der;
+		pub = der ? d2i_PUBKEY(NULL, &p, (long)len) : NULL;
+		CHECK(pub != NULL);
+		CHECK(p == der + len);
+		EVP_PKEY_free(pub);
+		/* a second one is another key */
+		CHECK_OK(m2m_key_new_ephemeral(ctx, algs[i], &other));
+		if (other)
+			CHECK_OK(m2m_key_public_der(ctx, other, &der2, &len2));
+		CHECK(der && der2 && (len != len2 || memcmp(der, der2, len)));
+		free(der);
+		free(der2);
+		der = der2 = NULL;
+		m2m_key_free(other);
+		m2m_key_free(key);
+		other = key = NULL;
+	}
+	CHECK_FAILS(m2m_key_new_ephemeral(ctx, M2M_KEY_ALG_COUNT, &key),
+		    M2M_ERR_USAGE, "unknown key algorithm");
+	CHECK(key == NULL);
+	m2m_key_free(NULL);
+	CHECK_EQ_INT(temp_files(), 0);
+}
+
+UNIT_TEST(public_der_is_a_subject_public_key_info)
+{
+	/* P-256 SPKI: SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING } */
+	static const unsigned char prefix[] = {
+		0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce,
+		0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+		0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04
+	};
+	/* Ed25519 SPKI: SEQUENCE { SEQUENCE { id-Ed25519 }, BIT STRING } */
+	static const unsigned char ed_prefix[] = {
+		0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03,
+		0x21, 0x00
+	};
+	struct m2m_key *key = NULL;
+	unsigned char *der = NULL;
+	size_t len = 0;
+
+	CHECK_OK(m2m_key_new_ephemeral(ctx, M2M_KEY_EC_P256, &key));
+	if (key)
+		CHECK_OK(m2m_key_public_der(ctx, key, &der, &len));
+	if (CHECK_EQ_INT(len, 91))
+		CHECK_EQ_MEM(der, prefix, sizeof(prefix));
+	free(der);
+	der = NULL;
+	m2m_key_free(key);
+	key = NULL;
+	CHECK_OK(m2m_key_new_ephemeral(ctx, M2M_KEY_ED25519, &key));
+	if (key)
+		CHECK_OK(m2m_key_public_der(ctx, key, &der, &len));
+	if (CHECK_EQ_INT(len, 44))
+		CHECK_EQ_MEM(der, ed_prefix, sizeof(ed_prefix));
+	free(der);
+	m2m_key_free(key);
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+/* Remove the temporary directory and what the tests left in it. */
+static void remove_dir(void)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	DIR *dp = opendir(dir);
+
+	if (!dp)
+		return;
+	while ((d = readdir(dp)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		unlink(tmp_path(path, d->d_name));
+	}
+	closedir(dp);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	static const struct unit_test tests[] = {
+		UNIT(alg_names_and_lookup),
+		UNIT(secret_pass_source),
+		UNIT(secret_env_source_set_and_unset),
+		UNIT(secret_file_source_first_line),
+		UNIT(secret_fd_source_reads_a_pipe),
+		UNIT(secret_bare_string_is_invalid_and_not_shown),
+		UNIT(secret_wipe_zeroes),
+		UNIT(generate_every_algorithm_mode_0600_pem_reload),
+		UNIT(generate_refuses_an_existing_file_unless_forced),
+		UNIT(generate_does_not_follow_a_symbolic_link),
+		UNIT(generate_failures_leave_no_file),
+		UNIT(encrypted_key_needs_the_right_passphrase),
+		UNIT(traditional_pem_keys_plain_and_encrypted),
+		UNIT(file_uri_forms),
+		UNIT(load_missing_public_garbage_and_directory),
+		UNIT(pkcs11_and_tpm2_are_unsupported),
+		UNIT(keys_made_by_libcrypto_supported_and_not),
+		UNIT(ephemeral_keys),
+		UNIT(public_der_is_a_subject_public_key_info),
+	};
+	int rc;
+
+	if (!mkdtemp(dir)) {
+		printf("Bail out! cannot make a temporary directory: %s\n",
+		       strerror(errno));
+		return 1;
+	}
+	if (m2m_ctx_new(&ctx) != M2M_OK) {
+		printf("Bail out! cannot create a context\n");
+		remove_dir();
+		return 1;
+	}
+	rc = unit_run(tests, UNIT_COUNT(tests));
+	m2m_ctx_free(ctx);
+	remove_dir();
+	return rc;
+}
