@@ -378,6 +378,32 @@ void cli_csv_field(FILE *f, const char *s, size_t len)
 	putc('"', f);
 }
 
+int cli_manifest_start(struct m2m_ctx *ctx, struct m2m_lines *lr,
+		       const char *name, const char **line, size_t *len,
+		       uint64_t *lineno)
+{
+	enum m2m_err rc;
+	size_t i;
+
+	for (;;) {
+		rc = m2m_lines_next(ctx, lr, line, len, lineno);
+		if (rc == M2M_ERR_INVALID)
+			return cli_fail(ctx, rc, "%s:%llu", name,
+					(unsigned long long)*lineno);
+		if (rc != M2M_OK)
+			return cli_fail(ctx, rc, "cannot read '%s'", name);
+		if (!*line) {
+			cli_error("%s: empty manifest (no header row)", name);
+			return CLI_EXIT_INPUT;
+		}
+		for (i = 0; i < *len && ((*line)[i] == ' ' ||
+					 (*line)[i] == '\t'); i++)
+			;
+		if (i < *len)
+			return 0;
+	}
+}
+
 /* ---- progress ----------------------------------------------------------------- */
 
 static double now(void)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include <m2m/ctx.h>
+#include <m2m/manifest.h>
 
 /* Exit status is API: documented in every man page and in m2m(7). */
 enum cli_exit {
@@ -128,6 +129,16 @@ int cli_open_input(const char *path);
  * status unchanged.
  */
 int cli_finish_stdout(int status);
+
+/*
+ * Read a manifest's first line that is not blank (its header, or its first
+ * JSON row) into *line, *len, *lineno.  Returns 0, or the exit status
+ * after printing why there is none: "NAME:LINE: reason" for a bad line,
+ * "cannot read 'NAME': reason", "NAME: empty manifest (no header row)".
+ */
+int cli_manifest_start(struct m2m_ctx *ctx, struct m2m_lines *lr,
+		       const char *name, const char **line, size_t *len,
+		       uint64_t *lineno);
 
 /* Write s[0..len) to f as a JSON string, quotes included. */
 void cli_json_string(FILE *f, const char *s, size_t len);

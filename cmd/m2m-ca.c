@@ -995,20 +995,12 @@ static int batch_header(struct batch *b)
 	size_t len, i, k;
 	uint64_t lineno;
 	enum m2m_err rc;
+	int status;
 
-	do {
-		rc = m2m_lines_next(b->ctx, b->lines, &line, &len, &lineno);
-		if (rc == M2M_ERR_INVALID)
-			return cli_fail(b->ctx, rc, "%s:%llu", b->name,
-					(unsigned long long)lineno);
-		if (rc != M2M_OK)
-			return cli_fail(b->ctx, rc, "cannot read '%s'",
-					b->name);
-		if (!line) {
-			cli_error("%s: empty manifest (no header row)", b->name);
-			return CLI_EXIT_INPUT;
-		}
-	} while (len == 0);
+	status = cli_manifest_start(b->ctx, b->lines, b->name, &line, &len,
+				    &lineno);
+	if (status)
+		return status;
 	for (i = 0; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
 		;
 	if (i < len && line[i] == '{') {

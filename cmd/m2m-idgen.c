@@ -169,20 +169,12 @@ static int batch_header(struct batch *b)
 	size_t len, i;
 	uint64_t lineno;
 	enum m2m_err rc;
+	int status;
 
-	do {
-		rc = m2m_lines_next(b->ctx, b->lines, &line, &len, &lineno);
-		if (rc == M2M_ERR_INVALID)
-			return cli_fail(b->ctx, rc, "%s:%llu", b->name,
-					(unsigned long long)lineno);
-		if (rc != M2M_OK)
-			return cli_fail(b->ctx, rc, "cannot read '%s'",
-					b->name);
-		if (!line) {
-			cli_error("%s: empty manifest (no header row)", b->name);
-			return CLI_EXIT_INPUT;
-		}
-	} while (blank(line, len));
+	status = cli_manifest_start(b->ctx, b->lines, b->name, &line, &len,
+				    &lineno);
+	if (status)
+		return status;
 	rc = m2m_csv_split(b->ctx, &b->row, line, len);
 	if (rc == M2M_OK)
 		rc = m2m_manifest_header(b->ctx, &b->m, &b->row);
