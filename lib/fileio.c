@@ -86,6 +86,35 @@ static void dir_of(const char *path, char *dir, size_t size)
 		snprintf(dir, size, "%.*s", (int)(slash - path), path);
 }
 
+static enum m2m_err write_in_place(struct m2m_ctx *ctx, const char *path,
+				   const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t done = 0;
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return m2m_error(ctx, M2M_ERR_IO, "cannot open '%s': %s", path,
+				 strerror(errno));
+	while (done < len) {
+		ssize_t w = write(fd, p + done, len - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			close(fd);
+			return m2m_error(ctx, M2M_ERR_IO,
+					 "cannot write '%s': %s", path,
+					 strerror(errno));
+		}
+		done += (size_t)w;
+	}
+	if (close(fd) < 0)
+		return m2m_error(ctx, M2M_ERR_IO, "cannot write '%s': %s",
+				 path, strerror(errno));
+	return M2M_OK;
+}
+
 enum m2m_err m2m_file_write(struct m2m_ctx *ctx, const char *path,
 			    const void *data, size_t len, unsigned mode,
 			    unsigned flags)
@@ -93,8 +122,25 @@ enum m2m_err m2m_file_write(struct m2m_ctx *ctx, const char *path,
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	const unsigned char *p = data;
 	size_t done = 0;
+	struct stat st;
 	enum m2m_err rc = M2M_ERR_IO;
 	int fd = -1, dfd, made = 0;
+
+	/*
+	 * A device or a pipe (/dev/stdout, /dev/null, a FIFO) is written to
+	 * as it is: renaming over it would replace it with a plain file.
+	 */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (flags & M2M_WRITE_EXCL)
+			return m2m_error(ctx, M2M_ERR_DUPLICATE,
+					 "cannot create '%s': %s", path,
+					 strerror(EEXIST));
+		if (S_ISDIR(st.st_mode))
+			return m2m_error(ctx, M2M_ERR_IO,
+					 "cannot write '%s': %s", path,
+					 strerror(EISDIR));
+		return write_in_place(ctx, path, data, len);
+	}
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path,
 			     (long)getpid()) >= sizeof(tmp))
