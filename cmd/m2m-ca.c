@@ -556,6 +556,17 @@ static int issue_one(struct m2m_ctx *ctx, const struct issue_opts *o)
 			goto out;
 		}
 	}
+	if (o->pkcs12) {
+		/* Read (then forget) the passphrase now, not after issuing. */
+		char pass[1024];
+
+		rc = m2m_secret_read(ctx, o->passout, pass, sizeof(pass), NULL);
+		m2m_secret_wipe(pass, sizeof(pass));
+		if (rc != M2M_OK) {
+			status = cli_fail(ctx, rc, "cannot read --passout");
+			goto out;
+		}
+	}
 	if (o->pkcs12 && access(o->generate_key, F_OK) == 0) {
 		/* Checked again when written; this spares an issuance. */
 		cli_error("cannot create '%s': %s", o->generate_key,
@@ -870,6 +881,7 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 	enum m2m_err rc;
 
 	ppid[0] = '\0';
+	dev.serial[0] = '\0';
 	rc = b->json ? m2m_json_split(b->ctx, &b->row, line, len, b->names,
 				      b->nnames) :
 	     m2m_csv_split(b->ctx, &b->row, line, len);
@@ -879,7 +891,8 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 		rc = m2m_ppid_to_hex(b->ctx, &dev.ppid, ppid, sizeof(ppid),
 				     NULL);
 	if (rc != M2M_OK) {
-		row_error(b, lineno, "", "", m2m_ctx_detail(b->ctx));
+		/* The serial, when the row got as far as reading it. */
+		row_error(b, lineno, dev.serial, "", m2m_ctx_detail(b->ctx));
 		return 0;
 	}
 	if (m2m_seen_find(b->seen_ppid, ppid, strlen(ppid), &first)) {
@@ -1556,8 +1569,10 @@ static int cmd_list(struct m2m_ctx *ctx, int argc, char **argv)
 			if (rc == M2M_OK)
 				rc = m2m_ppid_encode(ctx, &ppid, bin,
 						     sizeof(bin), &n);
-			if (rc != M2M_OK)
+			if (rc != M2M_OK) {
+				cli_parser_release(&p);
 				return cli_fail(ctx, rc, "invalid --ppid");
+			}
 			f.ppid = bin;
 			f.ppid_len = n;
 		}
@@ -1829,11 +1844,9 @@ static int cmd_profile(struct m2m_ctx *ctx, int argc, char **argv)
 		for (k = 2; k < p.noperands; k++) {
 			char *eq = strchr(p.operands[k], '=');
 
-			if (!eq || eq == p.operands[k]) {
-				cli_error("'%s' is not KEY=VALUE", p.operands[k]);
-				status = CLI_EXIT_USAGE;
-				goto out;
-			}
+			if (!eq || eq == p.operands[k])
+				cli_usage_error("'%s' is not KEY=VALUE",
+						p.operands[k]);
 			*eq = '\0';
 			rc = m2m_ca_profile_set(ctx, ca, p.operands[1],
 						p.operands[k], eq + 1);

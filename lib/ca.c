@@ -209,7 +209,7 @@ enum m2m_err m2m_ca_open(struct m2m_ctx *ctx, const char *dir, unsigned flags,
 	rc = m2m_ledger_open(ctx, loc,
 			     flags & M2M_CA_READONLY ? M2M_LEDGER_READONLY : 0,
 			     &ca->ledger);
-	if (rc == M2M_ERR_NOT_FOUND) {
+	if (rc == M2M_ERR_NOT_FOUND && !ledger) {
 		/* A CA without its ledger is damaged, not absent. */
 		rc = ctx->err = M2M_ERR_INVALID;
 		m2m_error_prefix(ctx, "CA directory '%s' is damaged", dir);
@@ -373,6 +373,19 @@ static void remove_tree(const char *dir)
 	}
 	closedir(d);
 	rmdir(dir);
+}
+
+/* Speak of DIR, not of DIR.tmp-PID, in a detail about the new CA. */
+static void detail_rename(struct m2m_ctx *ctx, const char *tmp, const char *dir)
+{
+	char buf[M2M_DETAIL_MAX];
+	const char *at = strstr(ctx->detail, tmp);
+
+	if (!at)
+		return;
+	snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - ctx->detail),
+		 ctx->detail, dir, at + strlen(tmp));
+	memcpy(ctx->detail, buf, sizeof(buf));
 }
 
 static enum m2m_err check_target(struct m2m_ctx *ctx, const char *dir)
@@ -693,11 +706,20 @@ enum m2m_err m2m_ca_create(struct m2m_ctx *ctx,
 	if (rc != M2M_OK)
 		goto out;
 
-	/* The ledger, with its first audit entry. */
+	/* The ledger, with its first audit entry: a new one. */
 	if (pr->ledger)
 		snprintf(path, sizeof(path), "%s", conf->ledger);
 	else
 		snprintf(path, sizeof(path), "%s/%s", tmp, LEDGER_NAME);
+	if (pr->ledger && m2m_ledger_open(ctx, path, M2M_LEDGER_READONLY,
+					  &ledger) != M2M_ERR_NOT_FOUND) {
+		m2m_ledger_close(ledger);
+		ledger = NULL;
+		rc = m2m_error(ctx, M2M_ERR_DUPLICATE,
+			       "ledger '%s' exists already: a new CA needs a ledger of its own",
+			       pr->ledger);
+		goto out;
+	}
 	rc = m2m_ledger_open(ctx, path, M2M_LEDGER_CREATE, &ledger);
 	if (rc != M2M_OK)
 		goto out;
@@ -747,6 +769,8 @@ enum m2m_err m2m_ca_create(struct m2m_ctx *ctx,
 		rc = m2m_ca_open(ctx, pr->dir, M2M_CA_NEED_KEY,
 				 pr->key_pass_source, NULL, out);
 out:
+	if (rc != M2M_OK && made)
+		detail_rename(ctx, tmp, pr->dir);
 	if (made)
 		remove_tree(tmp);
 	/* A key file made for this CA goes with it. */

@@ -672,6 +672,30 @@ static enum m2m_err revoke_superseded(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	return m2m_ledger_audit(ctx, ca->ledger, now, "revoke", detail);
 }
 
+/* Is cert for the key of the request? */
+static int request_matches(const struct m2m_issue_request *req,
+			   const struct m2m_cert *cert)
+{
+	unsigned char *a = NULL, *b = NULL;
+	X509 *tmp;
+	int na, nb, same;
+
+	if (req->key)
+		return m2m_cert_matches_key(cert, req->key);
+	tmp = X509_new();
+	if (!tmp || !m2m_csr_copy_spki(req->csr, tmp)) {
+		X509_free(tmp);
+		return 0;
+	}
+	na = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(tmp), &a);
+	nb = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(m2m_cert_x509(cert)), &b);
+	same = na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0;
+	OPENSSL_free(a);
+	OPENSSL_free(b);
+	X509_free(tmp);
+	return same;
+}
+
 /* Does the recorded certificate belong to the same device as the plan? */
 static int same_device(const struct m2m_cert_record *r,
 		       const struct issue_plan *pl)
@@ -709,9 +733,20 @@ enum m2m_err m2m_ca_group_issue(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	if (rc == M2M_OK) {
 		if (!req->replace) {
 			if (same_device(&have, pl) && ca->in_group == 2) {
-				/* A rerun of a batch: hand out what we have. */
+				/* A rerun of a batch: hand out what we have,
+				 * if it is for the key the device holds. */
 				rc = m2m_cert_parse(ctx, have.der, have.der_len,
 						    &res->cert);
+				if (rc == M2M_OK &&
+				    !request_matches(req, res->cert)) {
+					m2m_cert_free(res->cert);
+					res->cert = NULL;
+					rc = m2m_error(ctx, M2M_ERR_DUPLICATE,
+						       "PPID %s already has a valid %s certificate (serial %s) for another key; --replace supersedes it",
+						       pl->ppid_hex,
+						       pl->prof->name,
+						       have.serial);
+				}
 				res->existing = rc == M2M_OK;
 				goto out;
 			}

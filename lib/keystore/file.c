@@ -120,7 +120,7 @@ static enum m2m_err file_generate(struct m2m_ctx *ctx, const char *loc,
 	rc = m2m_file_write(ctx, path, pem, pemlen, 0600,
 			    opts->force ? 0 : M2M_WRITE_EXCL);
 	if (rc == M2M_ERR_DUPLICATE)
-		m2m_error(ctx, rc, "'%s' exists already (a key is never replaced unless forced)",
+		m2m_error(ctx, rc, "'%s' exists already (keys are never replaced)",
 			  path);
 	if (rc != M2M_OK)
 		goto out;

@@ -92,6 +92,21 @@ assert_error() {
 	assert_stderr "$2"
 }
 
+# assert_error_prefix STATUS PREFIX
+# As assert_error, but the one line on standard error need only start with
+# PREFIX: for messages that end in a detail of OpenSSL's.
+assert_error_prefix() {
+	assert_failure "$1"
+	assert_output ''
+	# shellcheck disable=SC2154 # set by run --separate-stderr
+	if [ "${#stderr_lines[@]}" -ne 1 ] || [[ ${stderr-} != "$2"* ]]; then
+		batslib_print_kv_single_or_multi 8 \
+			'prefix' "$2" 'stderr' "${stderr-}" |
+			batslib_decorate 'stderr is not one line starting with prefix' |
+			fail
+	fi
+}
+
 # assert_ok EXPECTED | assert_ok - <<EOF
 # The command succeeded, wrote EXPECTED on stdout and nothing on stderr.
 assert_ok() {

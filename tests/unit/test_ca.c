@@ -1777,11 +1777,16 @@ UNIT_TEST(groups_commit_rerun_and_abort)
 	CHECK(r1[2].cert == NULL);
 	CHECK_OK(group_csr(ca, c[3], 4, "G-4", &r1[3]));
 	/* the same device twice in one group: what it has */
-	CHECK_OK(group_csr(ca, c[4], 1, "G-1", &res));
+	CHECK_OK(group_csr(ca, c[0], 1, "G-1", &res));
 	CHECK_EQ_INT(res.existing, 1);
 	CHECK(same_der(res.cert, r1[0].cert));
 	m2m_cert_free(res.cert);
 	res.cert = NULL;
+	/* but not for another key: that would pair a key with a
+	 * certificate that is not its own */
+	CHECK_FAILS(group_csr(ca, c[4], 1, "G-1", &res), M2M_ERR_DUPLICATE,
+		    "for another key; --replace supersedes it");
+	CHECK(res.cert == NULL);
 	/* the same PPID for another device is a conflict */
 	CHECK_EQ_INT(group_csr(ca, c[4], 1, "G-9", &res), M2M_ERR_DUPLICATE);
 	CHECK_OK(m2m_ca_group_commit(ctx, ca));
@@ -1799,7 +1804,7 @@ UNIT_TEST(groups_commit_rerun_and_abort)
 		char serial[8];
 
 		snprintf(serial, sizeof(serial), "G-%d", i + 1);
-		rc = group_csr(ca, i == 2 ? edcsr : c[4], (unsigned)i + 1,
+		rc = group_csr(ca, i == 2 ? edcsr : c[i], (unsigned)i + 1,
 			       serial, &res);
 		if (i == 2) {
 			CHECK_EQ_INT(rc, M2M_ERR_INVALID);
