@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <m2m/ca.h>
@@ -715,6 +716,19 @@ static void report_error(struct batch *b, uint64_t line, const char *serial,
 	}
 }
 
+/* Nonzero if the directory path would go in is there and writable. */
+static int dir_writable(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return access(".", W_OK | X_OK) == 0;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path + (slash == path)),
+		 path);
+	return access(dir, W_OK | X_OK) == 0;
+}
+
 /* A failed row: reported with its group, in the order of the rows. */
 static void row_error(struct batch *b, uint64_t line, const char *serial,
 		      const char *ppid, const char *msg)
@@ -922,6 +936,13 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 		snprintf(pe->path, sizeof(pe->path), "%s/%s.%s",
 			 b->o->out_dir ? b->o->out_dir : ".", name,
 			 b->o->der ? "der" : "pem");
+	}
+	if (!dir_writable(pe->path)) {
+		/* Found out now, not after the certificate is recorded. */
+		snprintf(msg, sizeof(msg), "cannot write '%.1000s': %s",
+			 pe->path, strerror(errno));
+		row_error(b, lineno, dev.serial, ppid, msg);
+		return 0;
 	}
 	if (m2m_seen_find(b->seen_out, pe->path, strlen(pe->path), &first)) {
 		snprintf(msg, sizeof(msg), "output '%.1000s' is also line %llu's",
@@ -1159,6 +1180,11 @@ static int issue_batch(struct m2m_ctx *ctx, const struct issue_opts *o)
 	status = batch_header(b);
 	if (status)
 		goto out;
+	if (o->out_dir && mkdir(o->out_dir, 0755) < 0 && errno != EEXIST) {
+		cli_error("cannot create '%s': %s", o->out_dir, strerror(errno));
+		status = CLI_EXIT_SYSTEM;
+		goto out;
+	}
 	status = open_ca(ctx, &o->c, M2M_CA_NEED_KEY, &b->ca);
 	if (status)
 		goto out;

@@ -62,7 +62,10 @@ enum m2m_err m2m_cert_from_x509(struct m2m_ctx *ctx, X509 **x,
 	if (pad)
 		memcpy(c->serial, "00", 2);
 	m2m_hex_encode(sn->data, (size_t)sn->length, c->serial + 2 * pad);
-	if (!EVP_Digest(c->der, c->der_len, md, &mdlen, EVP_sha256(), NULL)) {
+	/* The digest fetched once per context: this runs per certificate. */
+	if (!m2m_ctx_md(ctx, 256) ||
+	    !EVP_Digest(c->der, c->der_len, md, &mdlen, m2m_ctx_md(ctx, 256),
+			NULL)) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
 				    "cannot hash the certificate");
 		goto fail;
@@ -367,6 +370,37 @@ static int oid_is(const uint8_t *p, size_t n, const uint8_t *oid, size_t len)
 }
 
 /*
+ * The subject is not used, but it must have the shape of a Name:
+ *   SEQUENCE OF SET SIZE (1..MAX) OF SEQUENCE { OBJECT IDENTIFIER, ANY }
+ * (the value's own syntax is the full parser's business).
+ */
+static int name_shape_ok(const uint8_t *p, size_t len)
+{
+	const uint8_t *set, *atv, *c;
+	size_t o = 0, so, ao, setl, atvl, cl;
+
+	while (o < len) {
+		if (m2m_der_read(p, len, &o, 0x31, &set, &setl) < 0 ||
+		    setl == 0)
+			return 0;
+		for (so = 0; so < setl;) {
+			if (m2m_der_read(set, setl, &so, 0x30, &atv, &atvl) < 0)
+				return 0;
+			ao = 0;
+			if (m2m_der_read(atv, atvl, &ao, 0x06, &c, &cl) < 0 ||
+			    cl == 0 || ao >= atvl)
+				return 0;
+			/* one value of any tag (low tag numbers), and no more */
+			if ((atv[ao] & 0x1f) == 0x1f ||
+			    m2m_der_read(atv, atvl, &ao, atv[ao], &c, &cl) < 0 ||
+			    ao != atvl)
+				return 0;
+		}
+	}
+	return 1;
+}
+
+/*
  * The fast path, for what factories send: returns 1 and sets *rc if it
  * handled c (its DER already in c->der): the request is
  *   CertificationRequest ::= SEQUENCE {
@@ -384,14 +418,11 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 {
 	const uint8_t *der = c->der, *req, *cri, *ver, *name, *spki, *alg,
 		      *oid, *curve, *pk, *attrs, *sigalg, *sig;
-	size_t off = 0, reql, o = 0, cri_at, cril, n = 0, verl, name_at,
-	       namel, spkil, so = 0, algl, ao = 0, oidl, curvel, pkl, attrsl,
-	       sigalgl, go = 0, sigl;
-	const unsigned char *np;
-	X509_NAME *xn;
+	size_t off = 0, reql, o = 0, cri_at, cril, n = 0, verl, namel, spkil,
+	       so = 0, algl, ao = 0, oidl, curvel, pkl, attrsl, sigalgl, go = 0,
+	       sigl;
 	EVP_PKEY *pkey = NULL;
 	EVP_MD_CTX *mctx = NULL;
-	OSSL_PARAM params[3];
 	const EVP_MD *md;
 	int p384, ok;
 
@@ -404,16 +435,9 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 	if (m2m_der_read(cri, cril, &n, 0x02, &ver, &verl) < 0 || verl != 1 ||
 	    ver[0] != 0)
 		return 0;
-	name_at = n;
-	if (m2m_der_read(cri, cril, &n, 0x30, &name, &namel) < 0)
+	if (m2m_der_read(cri, cril, &n, 0x30, &name, &namel) < 0 ||
+	    !name_shape_ok(name, namel))
 		return 0;
-	/* The subject is not used, but it must be a well-formed Name. */
-	np = cri + name_at;
-	xn = d2i_X509_NAME(NULL, &np, (long)(n - name_at));
-	ok = xn && np == cri + n;
-	X509_NAME_free(xn);
-	if (!ok)
-		goto nope;
 	if (m2m_der_read(cri, cril, &n, 0x30, &spki, &spkil) < 0 ||
 	    m2m_der_read(cri, cril, &n, 0xa0, &attrs, &attrsl) < 0 ||
 	    attrsl != 0 || n != cril)
@@ -448,13 +472,7 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 		return 0;
 
 	/* The key from its curve and point (checked to be on the curve). */
-	params[0] = OSSL_PARAM_construct_utf8_string(
-		OSSL_PKEY_PARAM_GROUP_NAME, (char *)(p384 ? "P-384" : "P-256"),
-		0);
-	params[1] = OSSL_PARAM_construct_octet_string(
-		OSSL_PKEY_PARAM_PUB_KEY, (void *)(pk + 1), pkl - 1);
-	params[2] = OSSL_PARAM_construct_end();
-	if (!md || m2m_ctx_ec_key(ctx, params, &pkey) != M2M_OK)
+	if (!md || m2m_ctx_ec_key(ctx, p384, pk + 1, pkl - 1, &pkey) != M2M_OK)
 		goto nope;
 	mctx = EVP_MD_CTX_new();
 	if (!mctx || EVP_DigestVerifyInit(mctx, NULL, md, NULL, pkey) != 1)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -46,7 +47,8 @@ void m2m_ctx_free(struct m2m_ctx *ctx)
 		return;
 	EVP_MD_free(ctx->sha256);
 	EVP_MD_free(ctx->sha384);
-	EVP_PKEY_CTX_free(ctx->ec_from);
+	EVP_PKEY_free(ctx->ec_curve[0]);
+	EVP_PKEY_free(ctx->ec_curve[1]);
 	if (ctx->default_provider)
 		OSSL_PROVIDER_unload(ctx->default_provider);
 	OSSL_LIB_CTX_free(ctx->libctx);
@@ -63,19 +65,34 @@ const EVP_MD *m2m_ctx_md(struct m2m_ctx *ctx, int bits)
 	return *md;
 }
 
-enum m2m_err m2m_ctx_ec_key(struct m2m_ctx *ctx, const OSSL_PARAM *params,
-			    EVP_PKEY **out)
+enum m2m_err m2m_ctx_ec_key(struct m2m_ctx *ctx, int p384,
+			    const unsigned char *pt, size_t len, EVP_PKEY **out)
 {
+	EVP_PKEY **curve = &ctx->ec_curve[p384 ? 1 : 0];
+
 	*out = NULL;
-	if (!ctx->ec_from) {
-		ctx->ec_from = EVP_PKEY_CTX_new_from_name(ctx->libctx, "EC",
-							  NULL);
-		if (!ctx->ec_from)
+	if (!*curve) {
+		EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(ctx->libctx,
+								"EC", NULL);
+		OSSL_PARAM params[2];
+
+		params[0] = OSSL_PARAM_construct_utf8_string(
+			OSSL_PKEY_PARAM_GROUP_NAME,
+			(char *)(p384 ? "P-384" : "P-256"), 0);
+		params[1] = OSSL_PARAM_construct_end();
+		if (!pctx || EVP_PKEY_fromdata_init(pctx) != 1 ||
+		    EVP_PKEY_fromdata(pctx, curve, EVP_PKEY_KEY_PARAMETERS,
+				      params) != 1) {
+			EVP_PKEY_CTX_free(pctx);
+			ERR_clear_error();
 			return M2M_ERR_CRYPTO;
+		}
+		EVP_PKEY_CTX_free(pctx);
 	}
-	if (EVP_PKEY_fromdata_init(ctx->ec_from) != 1 ||
-	    EVP_PKEY_fromdata(ctx->ec_from, out, EVP_PKEY_PUBLIC_KEY,
-			      (OSSL_PARAM *)params) != 1) {
+	*out = EVP_PKEY_dup(*curve);
+	if (!*out || EVP_PKEY_set1_encoded_public_key(*out, pt, len) != 1) {
+		EVP_PKEY_free(*out);
+		*out = NULL;
 		ERR_clear_error();
 		return M2M_ERR_INVALID;
 	}

@@ -18,7 +18,7 @@ struct m2m_ctx {
 	struct ossl_lib_ctx_st *libctx;	/* OSSL_LIB_CTX, owned */
 	void *default_provider;		/* OSSL_PROVIDER, loaded in libctx */
 	struct evp_md_st *sha256, *sha384;	/* fetched on first use */
-	struct evp_pkey_ctx_st *ec_from;	/* EC keys from parameters */
+	struct evp_pkey_st *ec_curve[2];	/* P-256, P-384 parameters */
 	enum m2m_err err;
 	char detail[M2M_DETAIL_MAX];
 };
@@ -46,14 +46,15 @@ enum m2m_err m2m_error_ossl(struct m2m_ctx *ctx, enum m2m_err err,
 const struct evp_md_st *m2m_ctx_md(struct m2m_ctx *ctx, int bits);
 
 /*
- * An EC public key from OSSL_PARAMs (group name, public point), with a
- * key context kept in ctx.  Caller owns *out.  M2M_ERR_INVALID (no
- * detail: the caller words it) if the parameters make no key.
+ * A P-256 (p384 0) or P-384 public key from its encoded point pt[0..len),
+ * made from a parameters-only key of the curve that ctx keeps (cheaper
+ * than building the group each time).  Caller owns *out.
+ * M2M_ERR_INVALID (no detail: the caller words it) if the point is not
+ * on the curve or not an encoded point.
  */
-struct ossl_param_st;
 struct evp_pkey_st;
-enum m2m_err m2m_ctx_ec_key(struct m2m_ctx *ctx,
-			    const struct ossl_param_st *params,
+enum m2m_err m2m_ctx_ec_key(struct m2m_ctx *ctx, int p384,
+			    const unsigned char *pt, size_t len,
 			    struct evp_pkey_st **out);
 
 /*
