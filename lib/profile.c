@@ -831,9 +831,11 @@ static enum m2m_err apply_ca(struct m2m_ctx *ctx, struct m2m_profiles *p,
 			p->crl_validity_days = days;
 		return rc;
 	}
+	/* Whole buffers, zero-filled: equal settings are equal bytes. */
+	memset(loc, 0, sizeof(loc));
 	rc = parse_location(ctx, k, v, len, loc);
 	if (rc == M2M_OK)
-		strcpy(k == K_CA_KEY ? p->key : p->ledger, loc);
+		memcpy(k == K_CA_KEY ? p->key : p->ledger, loc, sizeof(loc));
 	return rc;
 }
 
