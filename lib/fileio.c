@@ -86,28 +86,38 @@ static void dir_of(const char *path, char *dir, size_t size)
 		snprintf(dir, size, "%.*s", (int)(slash - path), path);
 }
 
-static enum m2m_err write_in_place(struct m2m_ctx *ctx, const char *path,
-				   const void *data, size_t len)
+/* All of data[0..len) to fd; -1 with errno on failure. */
+static int write_all(int fd, const void *data, size_t len)
 {
 	const unsigned char *p = data;
 	size_t done = 0;
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		return m2m_error(ctx, M2M_ERR_IO, "cannot open '%s': %s", path,
-				 strerror(errno));
 	while (done < len) {
 		ssize_t w = write(fd, p + done, len - done);
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0) {
-			close(fd);
-			return m2m_error(ctx, M2M_ERR_IO,
-					 "cannot write '%s': %s", path,
-					 strerror(errno));
-		}
+		if (w < 0)
+			return -1;
 		done += (size_t)w;
+	}
+	return 0;
+}
+
+static enum m2m_err write_in_place(struct m2m_ctx *ctx, const char *path,
+				   const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return m2m_error(ctx, M2M_ERR_IO, "cannot open '%s': %s", path,
+				 strerror(errno));
+	if (write_all(fd, data, len) < 0) {
+		int saved = errno;
+
+		close(fd);
+		return m2m_error(ctx, M2M_ERR_IO, "cannot write '%s': %s",
+				 path, strerror(saved));
 	}
 	if (close(fd) < 0)
 		return m2m_error(ctx, M2M_ERR_IO, "cannot write '%s': %s",
@@ -120,8 +130,6 @@ enum m2m_err m2m_file_write(struct m2m_ctx *ctx, const char *path,
 			    unsigned flags)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
-	const unsigned char *p = data;
-	size_t done = 0;
 	struct stat st;
 	enum m2m_err rc = M2M_ERR_IO;
 	int fd = -1, dfd, made = 0;
@@ -154,17 +162,10 @@ enum m2m_err m2m_file_write(struct m2m_ctx *ctx, const char *path,
 		goto out;
 	}
 	made = 1;
-	while (done < len) {
-		ssize_t w = write(fd, p + done, len - done);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			rc = m2m_error(ctx, M2M_ERR_IO, "cannot write '%s': %s",
-				       path, strerror(errno));
-			goto out;
-		}
-		done += (size_t)w;
+	if (write_all(fd, data, len) < 0) {
+		rc = m2m_error(ctx, M2M_ERR_IO, "cannot write '%s': %s", path,
+			       strerror(errno));
+		goto out;
 	}
 	if ((!(flags & M2M_WRITE_NOSYNC) && fsync(fd) < 0) || close(fd) < 0) {
 		fd = -1;

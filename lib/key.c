@@ -81,50 +81,49 @@ out:
 	return rc;
 }
 
-enum m2m_err m2m_key_generate(struct m2m_ctx *ctx, const char *uri,
-			      enum m2m_key_alg alg,
-			      const struct m2m_key_opts *opts,
-			      struct m2m_key **out)
+/* Generate (generate != 0) or load the key at uri through its back-end. */
+static enum m2m_err key_open(struct m2m_ctx *ctx, const char *uri,
+			     int generate, enum m2m_key_alg alg,
+			     const struct m2m_key_opts *opts,
+			     struct m2m_key **out)
 {
 	static const struct m2m_key_opts none;
 	const struct m2m_keystore_ops *ops;
-	const char *locator;
+	const char *locator = NULL;
 	EVP_PKEY *pkey = NULL;
 	enum m2m_err rc;
 
 	*out = NULL;
-	if (!m2m_key_alg_name(alg))
-		return m2m_error(ctx, M2M_ERR_USAGE, "unknown key algorithm %d",
-				 (int)alg);
 	rc = pick(ctx, uri, &ops, &locator);
 	if (rc != M2M_OK)
 		return rc;
-	rc = ops->generate(ctx, locator, alg, opts ? opts : &none, &pkey);
+	if (!opts)
+		opts = &none;
+	rc = generate ? ops->generate(ctx, locator, alg, opts, &pkey) :
+	     ops->load(ctx, locator, opts, &pkey);
 	if (rc == M2M_OK)
 		rc = key_new(ctx, uri, ops, &pkey, out);
 	EVP_PKEY_free(pkey);
 	return rc;
 }
 
+enum m2m_err m2m_key_generate(struct m2m_ctx *ctx, const char *uri,
+			      enum m2m_key_alg alg,
+			      const struct m2m_key_opts *opts,
+			      struct m2m_key **out)
+{
+	*out = NULL;
+	if (!m2m_key_alg_name(alg))
+		return m2m_error(ctx, M2M_ERR_USAGE, "unknown key algorithm %d",
+				 (int)alg);
+	return key_open(ctx, uri, 1, alg, opts, out);
+}
+
 enum m2m_err m2m_key_load(struct m2m_ctx *ctx, const char *uri,
 			  const struct m2m_key_opts *opts,
 			  struct m2m_key **out)
 {
-	static const struct m2m_key_opts none;
-	const struct m2m_keystore_ops *ops;
-	const char *locator;
-	EVP_PKEY *pkey = NULL;
-	enum m2m_err rc;
-
-	*out = NULL;
-	rc = pick(ctx, uri, &ops, &locator);
-	if (rc != M2M_OK)
-		return rc;
-	rc = ops->load(ctx, locator, opts ? opts : &none, &pkey);
-	if (rc == M2M_OK)
-		rc = key_new(ctx, uri, ops, &pkey, out);
-	EVP_PKEY_free(pkey);
-	return rc;
+	return key_open(ctx, uri, 0, M2M_KEY_EC_P256, opts, out);
 }
 
 enum m2m_err m2m_key_new_ephemeral(struct m2m_ctx *ctx, enum m2m_key_alg alg,
