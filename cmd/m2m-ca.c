@@ -261,7 +261,8 @@ static int common_opt(struct common *c, int opt, const char *arg)
 static int open_ca(struct m2m_ctx *ctx, const struct common *c, unsigned flags,
 		   struct m2m_ca **ca)
 {
-	enum m2m_err rc = m2m_ca_open(ctx, c->ca_dir, flags, c->passin,
+	struct m2m_key_opts kopts = { .pass_source = c->passin };
+	enum m2m_err rc = m2m_ca_open(ctx, c->ca_dir, flags, &kopts,
 				      c->ledger, ca);
 
 	if (rc != M2M_OK)
@@ -361,7 +362,7 @@ static int cmd_init(struct m2m_ctx *ctx, int argc, char **argv)
 		case OPT_PARENT: pr.parent_dir = p.optarg; break;
 		case OPT_PARENT_PASSIN:
 			warn_pass("--parent-passin", p.optarg);
-			pr.parent_pass_source = p.optarg;
+			pr.parent_key_opts.pass_source = p.optarg;
 			break;
 		case OPT_SUBJECT: pr.subject = p.optarg; break;
 		case OPT_ALGORITHM:
@@ -388,7 +389,7 @@ static int cmd_init(struct m2m_ctx *ctx, int argc, char **argv)
 		cli_usage_error(p.noperands ? "init takes one directory" :
 				"init needs the directory of the new CA");
 	pr.dir = p.operands[0];
-	pr.key_pass_source = c.passin;
+	pr.key_opts.pass_source = c.passin;
 	pr.ledger = c.ledger;
 	if (!pr.subject) {
 		snprintf(subject, sizeof(subject), "CN=%s %s",
@@ -535,7 +536,7 @@ static int issue_one(struct m2m_ctx *ctx, const struct issue_opts *o)
 	struct m2m_ca *ca = NULL;
 	struct m2m_csr *csr = NULL;
 	struct m2m_key *key = NULL;
-	struct m2m_key_opts kopts = { o->passout, 0 };
+	struct m2m_key_opts kopts = { .pass_source = o->passout };
 	unsigned char *buf = NULL, *p12 = NULL;
 	char *out = NULL;
 	size_t len = 0, outlen = 0, p12len = 0;
@@ -884,7 +885,7 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 	struct m2m_issue_result res;
 	struct m2m_csr *csr = NULL;
 	struct m2m_key *key = NULL;
-	struct m2m_key_opts kopts = { b->o->passout, 0 };
+	struct m2m_key_opts kopts = { .pass_source = b->o->passout };
 	struct pending *pe;
 	unsigned char *buf = NULL;
 	char ppid[M2M_PPID_HEX_MAX], name[M2M_SERIAL_MAX + 1], msg[1200];

@@ -141,11 +141,10 @@ static enum m2m_err make_chain(struct m2m_ctx *ctx, struct m2m_ca *ca)
 }
 
 enum m2m_err m2m_ca_open(struct m2m_ctx *ctx, const char *dir, unsigned flags,
-			 const char *pass_source, const char *ledger,
+			 const struct m2m_key_opts *kopts, const char *ledger,
 			 struct m2m_ca **out)
 {
 	struct m2m_ca *ca = NULL;
-	struct m2m_key_opts kopts = { pass_source, 0 };
 	char path[PATH_MAX + 64], loc[M2M_URI_TEXT_MAX + PATH_MAX];
 	unsigned char *buf = NULL;
 	size_t len = 0;
@@ -218,7 +217,7 @@ enum m2m_err m2m_ca_open(struct m2m_ctx *ctx, const char *dir, unsigned flags,
 		goto out;
 	if (flags & M2M_CA_NEED_KEY) {
 		m2m_ca_path(ca, ca->profiles.key, loc, sizeof(loc));
-		rc = m2m_key_load(ctx, loc, &kopts, &ca->key);
+		rc = m2m_key_load(ctx, loc, kopts, &ca->key);
 		if (rc != M2M_OK)
 			goto out;
 		if (!m2m_cert_matches_key(ca->cert, ca->key)) {
@@ -603,7 +602,7 @@ enum m2m_err m2m_ca_create(struct m2m_ctx *ctx,
 	struct m2m_key *key = NULL;
 	struct m2m_cert *cert = NULL;
 	struct m2m_profiles *conf = NULL;
-	struct m2m_key_opts kopts = { pr->key_pass_source, 0 };
+	const struct m2m_key_opts *kopts = &pr->key_opts;
 	X509_NAME *subject = NULL;
 	char tmp[PATH_MAX], path[PATH_MAX + 32], keyloc[M2M_URI_TEXT_MAX];
 	char detail[2048], subj[1024];
@@ -625,7 +624,7 @@ enum m2m_err m2m_ca_create(struct m2m_ctx *ctx,
 		goto out;
 	if (pr->parent_dir) {
 		rc = m2m_ca_open(ctx, pr->parent_dir, M2M_CA_NEED_KEY,
-				 pr->parent_pass_source, NULL, &parent);
+				 &pr->parent_key_opts, NULL, &parent);
 		if (rc != M2M_OK) {
 			m2m_error_prefix(ctx, "parent CA");
 			goto out;
@@ -662,15 +661,15 @@ enum m2m_err m2m_ca_create(struct m2m_ctx *ctx,
 	/* The key: made here, made elsewhere, or one that exists. */
 	if (!pr->key_uri) {
 		snprintf(path, sizeof(path), "%s/%s", tmp, KEY_NAME);
-		rc = m2m_key_generate(ctx, path, pr->alg, &kopts, &key);
+		rc = m2m_key_generate(ctx, path, pr->alg, kopts, &key);
 		snprintf(keyloc, sizeof(keyloc), "%s", KEY_NAME);
 	} else {
 		/* An existing key is used; an absent one is made there. */
 		rc = abs_location(ctx, pr->key_uri, keyloc, sizeof(keyloc));
 		if (rc == M2M_OK)
-			rc = m2m_key_load(ctx, keyloc, &kopts, &key);
+			rc = m2m_key_load(ctx, keyloc, kopts, &key);
 		if (rc == M2M_ERR_NOT_FOUND) {
-			rc = m2m_key_generate(ctx, keyloc, pr->alg, &kopts,
+			rc = m2m_key_generate(ctx, keyloc, pr->alg, kopts,
 					      &key);
 			generated = rc == M2M_OK;
 		}
@@ -767,17 +766,22 @@ enum m2m_err m2m_ca_create(struct m2m_ctx *ctx,
 	generated = 0;
 	if (out)
 		rc = m2m_ca_open(ctx, pr->dir, M2M_CA_NEED_KEY,
-				 pr->key_pass_source, NULL, out);
+				 &pr->key_opts, NULL, out);
 out:
 	if (rc != M2M_OK && made)
 		detail_rename(ctx, tmp, pr->dir);
 	if (made)
 		remove_tree(tmp);
-	/* A key file made for this CA goes with it. */
-	if (generated && strncmp(keyloc, "file:", 5) == 0)
-		unlink(keyloc + 5);
-	else if (generated && !strchr(keyloc, ':'))
-		unlink(keyloc);
+	/* A key made for this CA goes with it; the error stays the first. */
+	if (generated) {
+		enum m2m_err first = ctx->err;
+
+		snprintf(detail, sizeof(detail), "%s", ctx->detail);
+		m2m_key_free(key);
+		key = NULL;
+		m2m_key_remove(ctx, keyloc, kopts);
+		m2m_error(ctx, first, "%s", detail);
+	}
 	m2m_ledger_close(ledger);
 	free(pem);
 	free(conf);

@@ -16,6 +16,7 @@
 #include "cert_internal.h"
 #include "der.h"
 #include "internal.h"
+#include "keystore/extkey.h"
 #include "keystore/keystore.h"
 
 static int looks_pem(const void *buf, size_t len)
@@ -756,8 +757,8 @@ enum m2m_err m2m_sign_ctx_new(struct m2m_ctx *ctx, EVP_PKEY *pkey,
 
 	*out = NULL;
 	if (!mctx || EVP_DigestSignInit_ex(mctx, NULL, m2m_sign_digest(alg),
-					   ctx->libctx, NULL, pkey,
-					   NULL) != 1) {
+					   ctx->libctx, m2m_extkey_propq(pkey),
+					   pkey, NULL) != 1) {
 		EVP_MD_CTX_free(mctx);
 		return m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
 				      "cannot start signing with an %s key",

@@ -11,6 +11,8 @@
 #include <openssl/provider.h>
 
 #include "internal.h"
+#include "keystore/extkey.h"
+#include "keystore/keystore.h"
 
 enum m2m_err m2m_ctx_new(struct m2m_ctx **out)
 {
@@ -45,6 +47,8 @@ void m2m_ctx_free(struct m2m_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	m2m_keystore_ctx_free(ctx);
+	m2m_extkey_ctx_free(ctx);
 	EVP_MD_free(ctx->sha256);
 	EVP_MD_free(ctx->sha384);
 	EVP_PKEY_free(ctx->ec_curve[0]);

@@ -13,12 +13,18 @@
 struct ossl_lib_ctx_st;
 struct evp_md_st;
 struct evp_pkey_ctx_st;
+struct m2m_pkcs11_state;	/* lib/keystore/pkcs11.c */
+struct m2m_tpm2_state;		/* lib/keystore/tpm2.c */
 
 struct m2m_ctx {
 	struct ossl_lib_ctx_st *libctx;	/* OSSL_LIB_CTX, owned */
 	void *default_provider;		/* OSSL_PROVIDER, loaded in libctx */
 	struct evp_md_st *sha256, *sha384;	/* fetched on first use */
 	struct evp_pkey_st *ec_curve[2];	/* P-256, P-384 parameters */
+	void *ext_provider;		/* OSSL_PROVIDER "m2m-ext" (extkey.c),
+					   loaded on first use */
+	struct m2m_pkcs11_state *pkcs11;	/* modules and sessions */
+	struct m2m_tpm2_state *tpm2;		/* ESYS connections */
 	enum m2m_err err;
 	char detail[M2M_DETAIL_MAX];
 };

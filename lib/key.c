@@ -10,50 +10,126 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <m2m/cert.h>
+
 #include "internal.h"
 #include "keystore/keystore.h"
 
 static const struct m2m_keystore_ops *const backends[] = {
 	&m2m_keystore_file,
+	&m2m_keystore_pkcs11,
+	&m2m_keystore_tpm2,
 };
 
+#define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
+
 /*
- * The back-end for uri and the locator it gets: "scheme:rest" picks the
- * back-end of that scheme; anything without a known scheme is a file path.
+ * The back-end for uri, or NULL: "scheme:rest" picks the back-end of that
+ * scheme; anything without a known scheme is a file path.
+ */
+static const struct m2m_keystore_ops *backend_of(const char *uri)
+{
+	const char *colon = strchr(uri, ':');
+	size_t i, n;
+
+	if (!colon)
+		return &m2m_keystore_file;
+	n = (size_t)(colon - uri);
+	for (i = 0; i < NBACKENDS; i++)
+		if (strlen(backends[i]->scheme) == n &&
+		    strncmp(backends[i]->scheme, uri, n) == 0)
+			return backends[i];
+	return &m2m_keystore_file;
+}
+
+const char *m2m_key_scheme(const char *uri)
+{
+	return backend_of(uri)->scheme;
+}
+
+/*
+ * The back-end for uri and the locator it gets: the part after "scheme:",
+ * except for files, whose back-end parses the whole ("file:..." or a bare
+ * path).
  */
 static enum m2m_err pick(struct m2m_ctx *ctx, const char *uri,
 			 const struct m2m_keystore_ops **ops,
 			 const char **locator)
 {
-	const char *colon = strchr(uri, ':');
-	size_t i, n;
-	char q[M2M_QUOTE_MAX];
-
 	if (!*uri)
 		return m2m_error(ctx, M2M_ERR_INVALID, "empty key location");
-	if (colon) {
-		n = (size_t)(colon - uri);
-		for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
-			if (backends[i] == &m2m_keystore_file)
-				continue;
-			if (strlen(backends[i]->scheme) == n &&
-			    strncmp(backends[i]->scheme, uri, n) == 0) {
-				*ops = backends[i];
-				*locator = colon + 1;
-				return M2M_OK;
-			}
-		}
-		if ((n == 6 && strncmp(uri, "pkcs11", 6) == 0) ||
-		    (n == 4 && strncmp(uri, "tpm2", 4) == 0))
-			return m2m_error(ctx, M2M_ERR_UNSUPPORTED,
-					 "'%s': %.*s: keys are not supported by this build yet",
-					 m2m_quote(q, uri, strlen(uri)), (int)n,
-					 uri);
-	}
-	/* "file:..." and bare paths: the file back-end parses the whole. */
-	*ops = &m2m_keystore_file;
-	*locator = uri;
+	*ops = backend_of(uri);
+	*locator = *ops == &m2m_keystore_file ? uri :
+		   uri + strlen((*ops)->scheme) + 1;
 	return M2M_OK;
+}
+
+void m2m_keystore_ctx_free(struct m2m_ctx *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < NBACKENDS; i++)
+		if (backends[i]->ctx_free)
+			backends[i]->ctx_free(ctx);
+}
+
+enum m2m_err m2m_key_remove(struct m2m_ctx *ctx, const char *uri,
+			    const struct m2m_key_opts *opts)
+{
+	static const struct m2m_key_opts none;
+	const struct m2m_keystore_ops *ops = NULL;
+	const char *locator = NULL;
+	enum m2m_err rc;
+
+	rc = pick(ctx, uri, &ops, &locator);
+	if (rc != M2M_OK)
+		return rc;
+	return ops->remove(ctx, locator, opts ? opts : &none);
+}
+
+enum m2m_err m2m_cert_store(struct m2m_ctx *ctx, const char *uri,
+			    const struct m2m_cert *cert,
+			    struct m2m_cert *const *chain, size_t nchain,
+			    const struct m2m_key_opts *opts)
+{
+	static const struct m2m_key_opts none;
+	const struct m2m_keystore_ops *ops = NULL;
+	const char *locator = NULL;
+	enum m2m_err rc;
+
+	rc = pick(ctx, uri, &ops, &locator);
+	if (rc != M2M_OK)
+		return rc;
+	return ops->cert_store(ctx, locator, cert, chain, nchain,
+			       opts ? opts : &none);
+}
+
+enum m2m_err m2m_cert_load(struct m2m_ctx *ctx, const char *uri,
+			   const struct m2m_key_opts *opts,
+			   struct m2m_cert ***out, size_t *n)
+{
+	static const struct m2m_key_opts none;
+	const struct m2m_keystore_ops *ops = NULL;
+	const char *locator = NULL;
+	enum m2m_err rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = pick(ctx, uri, &ops, &locator);
+	if (rc != M2M_OK)
+		return rc;
+	return ops->cert_load(ctx, locator, opts ? opts : &none, out, n);
+}
+
+void m2m_cert_list_free(struct m2m_cert **list, size_t n)
+{
+	size_t i;
+
+	if (!list)
+		return;
+	for (i = 0; i < n; i++)
+		m2m_cert_free(list[i]);
+	free(list);
 }
 
 static enum m2m_err key_new(struct m2m_ctx *ctx, const char *uri,
@@ -88,7 +164,7 @@ static enum m2m_err key_open(struct m2m_ctx *ctx, const char *uri,
 			     struct m2m_key **out)
 {
 	static const struct m2m_key_opts none;
-	const struct m2m_keystore_ops *ops;
+	const struct m2m_keystore_ops *ops = NULL;
 	const char *locator = NULL;
 	EVP_PKEY *pkey = NULL;
 	enum m2m_err rc;

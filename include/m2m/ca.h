@@ -37,9 +37,10 @@ struct m2m_ca_params {
 					   the key there, generated there if
 					   absent (and removed again if the
 					   CA cannot be made) */
-	const char *key_pass_source;	/* passphrase source of the CA key */
+	struct m2m_key_opts key_opts;	/* how to reach the CA key: its
+					   passphrase, PIN, TCTI sources */
 	const char *parent_dir;		/* NULL: a self-signed root */
-	const char *parent_pass_source;	/* passphrase of the parent's key */
+	struct m2m_key_opts parent_key_opts;	/* the same for the parent's */
 	int64_t days;			/* validity; 0: 20 years for a root,
 					   10 for an issuing CA */
 	int path_len;			/* -1: none (root default); issuing
@@ -68,15 +69,15 @@ enum m2m_err m2m_ca_create(struct m2m_ctx *ctx,
 #define M2M_CA_READONLY	0x2	/* open the ledger read-only */
 
 /*
- * Open the CA in dir.  With M2M_CA_NEED_KEY the key is loaded (using
- * pass_source for a passphrase, may be NULL) and checked against the
+ * Open the CA in dir.  With M2M_CA_NEED_KEY the key is loaded (with
+ * kopts: passphrase, PIN and TCTI sources; may be NULL) and checked against the
  * certificate.  ledger overrides the ledger location of ca.conf (NULL:
  * as configured); it is used as given, a relative path being relative to
  * the working directory, where ca.conf's is relative to dir.  M2M_ERR_NOT_FOUND if dir is not a CA directory,
  * M2M_ERR_INVALID if it is damaged.
  */
 enum m2m_err m2m_ca_open(struct m2m_ctx *ctx, const char *dir, unsigned flags,
-			 const char *pass_source, const char *ledger,
+			 const struct m2m_key_opts *kopts, const char *ledger,
 			 struct m2m_ca **out);
 
 /* Close a CA.  Accepts NULL. */

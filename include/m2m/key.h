@@ -15,10 +15,17 @@
  * Each scheme is one back-end in lib/keystore/ behind one ops table; the
  * rest of the library only ever signs through the OpenSSL EVP_PKEY that a
  * struct m2m_key carries, so a CA or a device key works the same wherever
- * it is.  (This version has the file back-end.)
+ * it is.  A pkcs11: or tpm2: key's EVP_PKEY belongs to a provider built
+ * into the library that asks the token or TPM to sign; its private part
+ * never leaves the device.
+ *
+ * Certificates live at the same kinds of location (m2m_cert_store(),
+ * m2m_cert_load()): a PEM file, a PKCS#11 certificate object, or a TPM
+ * NV index ("tpm2:nv=0x01C90000").
  */
 
 struct m2m_key;
+struct m2m_cert;
 
 enum m2m_key_alg {
 	M2M_KEY_EC_P256 = 0,	/* the default */
@@ -55,12 +62,23 @@ enum m2m_err m2m_secret_read(struct m2m_ctx *ctx, const char *source,
 /* Overwrite buf[0..size) with zeros in a way the compiler keeps. */
 void m2m_secret_wipe(void *buf, size_t size);
 
-/* Options for generating and loading keys. */
+/*
+ * Options for generating and loading keys and storing certificates.  All
+ * secrets are sources (above), never the secret itself.
+ */
 struct m2m_key_opts {
 	const char *pass_source;	/* passphrase source for file keys:
 					   generate encrypts with it (AES-256),
 					   load decrypts with it; NULL: none */
-	int force;			/* generate: replace an existing key */
+	const char *pin_source;		/* PKCS#11 user PIN when the URI has
+					   neither pin-source nor pin-value */
+	const char *tcti;		/* TPM: tpm2-tss TCTI config string;
+					   NULL: $M2M_TCTI, else tpm2-tss's
+					   default */
+	const char *auth_source;	/* TPM owner hierarchy authorisation;
+					   NULL: empty */
+	int force;			/* generate/store: replace an existing
+					   key, handle, object or file */
 };
 
 /*
@@ -96,6 +114,15 @@ enum m2m_err m2m_key_load(struct m2m_ctx *ctx, const char *uri,
 enum m2m_err m2m_key_new_ephemeral(struct m2m_ctx *ctx, enum m2m_key_alg alg,
 				   struct m2m_key **out);
 
+/*
+ * Destroy the key at uri in its back-end (file: unlink; pkcs11: the
+ * private and public key objects; tpm2: evict the persistent handle), for
+ * undoing a key generated for something that then failed.
+ * M2M_ERR_NOT_FOUND if there is none.  opts may be NULL.
+ */
+enum m2m_err m2m_key_remove(struct m2m_ctx *ctx, const char *uri,
+			    const struct m2m_key_opts *opts);
+
 /* Free a key handle (the key itself stays where it is).  Accepts NULL. */
 void m2m_key_free(struct m2m_key *key);
 
@@ -111,5 +138,42 @@ enum m2m_key_alg m2m_key_get_alg(const struct m2m_key *key);
  */
 enum m2m_err m2m_key_public_der(struct m2m_ctx *ctx, const struct m2m_key *key,
 				unsigned char **der, size_t *len);
+
+/*
+ * Store cert, followed by the nchain certificates of chain[] (issuer
+ * first, root last; nchain may be 0), at uri:
+ *   file:        one PEM file, cert then chain, written to a temporary
+ *                name and renamed;
+ *   pkcs11:      a CKO_CERTIFICATE object with the CKA_ID and CKA_LABEL
+ *                the URI names (those of the key it belongs to), chain
+ *                certificates as authority objects;
+ *   tpm2:nv=IDX  an NV index defined to the DER's size and written in
+ *                chunks (chain: M2M_ERR_UNSUPPORTED, store it elsewhere).
+ * Every back-end reads what it wrote back and compares it byte for byte.
+ * Refuses to replace what is there (M2M_ERR_DUPLICATE) unless
+ * opts->force; a failed store leaves nothing behind.  opts may be NULL.
+ */
+enum m2m_err m2m_cert_store(struct m2m_ctx *ctx, const char *uri,
+			    const struct m2m_cert *cert,
+			    struct m2m_cert *const *chain, size_t nchain,
+			    const struct m2m_key_opts *opts);
+
+/*
+ * Load the certificates at uri: (*out)[0] is the certificate, then any
+ * chain stored with it; *n gets their number (at least 1).
+ * M2M_ERR_NOT_FOUND if there is none.  Free with m2m_cert_list_free().
+ */
+enum m2m_err m2m_cert_load(struct m2m_ctx *ctx, const char *uri,
+			   const struct m2m_key_opts *opts,
+			   struct m2m_cert ***out, size_t *n);
+
+/* Free what m2m_cert_load() returned.  Accepts NULL. */
+void m2m_cert_list_free(struct m2m_cert **list, size_t n);
+
+/*
+ * The scheme of the back-end that would handle uri: "file", "pkcs11" or
+ * "tpm2" (a bare path is "file"); NULL for an unknown scheme.
+ */
+const char *m2m_key_scheme(const char *uri);
 
 #endif

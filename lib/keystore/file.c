@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/decoder.h>
 #include <openssl/encoder.h>
@@ -220,8 +221,57 @@ out:
 	return rc;
 }
 
+static enum m2m_err file_remove(struct m2m_ctx *ctx, const char *locator,
+				const struct m2m_key_opts *opts)
+{
+	char path[PATH_MAX];
+	enum m2m_err rc;
+
+	(void)opts;
+	rc = file_path(ctx, locator, path);
+	if (rc != M2M_OK)
+		return rc;
+	if (unlink(path) < 0)
+		return m2m_error(ctx, errno == ENOENT ? M2M_ERR_NOT_FOUND :
+				 M2M_ERR_IO, "cannot remove '%s': %s", path,
+				 strerror(errno));
+	return M2M_OK;
+}
+
+/* Certificates in PEM files: not built yet. */
+static enum m2m_err file_cert_store(struct m2m_ctx *ctx, const char *locator,
+				    const struct m2m_cert *cert,
+				    struct m2m_cert *const *chain,
+				    size_t nchain,
+				    const struct m2m_key_opts *opts)
+{
+	(void)cert;
+	(void)chain;
+	(void)nchain;
+	(void)opts;
+	return m2m_error(ctx, M2M_ERR_UNSUPPORTED,
+			 "'%s': storing certificates is not built yet",
+			 locator);
+}
+
+static enum m2m_err file_cert_load(struct m2m_ctx *ctx, const char *locator,
+				   const struct m2m_key_opts *opts,
+				   struct m2m_cert ***out, size_t *n)
+{
+	(void)opts;
+	*out = NULL;
+	*n = 0;
+	return m2m_error(ctx, M2M_ERR_UNSUPPORTED,
+			 "'%s': loading certificates is not built yet",
+			 locator);
+}
+
 const struct m2m_keystore_ops m2m_keystore_file = {
 	"file",
 	file_generate,
 	file_load,
+	file_remove,
+	file_cert_store,
+	file_cert_load,
+	NULL,
 };

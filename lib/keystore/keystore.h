@@ -25,9 +25,32 @@ struct m2m_keystore_ops {
 	/* Open the key at locator.  Errors as m2m_key_load(). */
 	enum m2m_err (*load)(struct m2m_ctx *ctx, const char *locator,
 			     const struct m2m_key_opts *opts, EVP_PKEY **out);
+	/* As m2m_key_remove(), at locator. */
+	enum m2m_err (*remove)(struct m2m_ctx *ctx, const char *locator,
+			       const struct m2m_key_opts *opts);
+	/* As m2m_cert_store() and m2m_cert_load(), at locator. */
+	enum m2m_err (*cert_store)(struct m2m_ctx *ctx, const char *locator,
+				   const struct m2m_cert *cert,
+				   struct m2m_cert *const *chain,
+				   size_t nchain,
+				   const struct m2m_key_opts *opts);
+	enum m2m_err (*cert_load)(struct m2m_ctx *ctx, const char *locator,
+				  const struct m2m_key_opts *opts,
+				  struct m2m_cert ***out, size_t *n);
+	/*
+	 * Release what the back-end keeps in ctx (a loaded module, an open
+	 * session, a TPM connection); called by m2m_ctx_free().  May be
+	 * NULL.  Keys a back-end handed out must have been freed first.
+	 */
+	void (*ctx_free)(struct m2m_ctx *ctx);
 };
 
 extern const struct m2m_keystore_ops m2m_keystore_file;
+extern const struct m2m_keystore_ops m2m_keystore_pkcs11;
+extern const struct m2m_keystore_ops m2m_keystore_tpm2;
+
+/* Every back-end's ctx_free, for m2m_ctx_free(). */
+void m2m_keystore_ctx_free(struct m2m_ctx *ctx);
 
 struct m2m_key {
 	const struct m2m_keystore_ops *ops;

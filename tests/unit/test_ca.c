@@ -826,7 +826,7 @@ UNIT_TEST(create_variants_capped_validity_existing_key_encrypted_key)
 
 	/* an encrypted CA key */
 	params_init(&p, "enc", path, "O=Acme,CN=Encrypted Root");
-	p.key_pass_source = "pass:root-pass";
+	p.key_opts.pass_source = "pass:root-pass";
 	CHECK_OK(m2m_ca_create(ctx, &p, &ca));
 	m2m_ca_close(ca);
 	ca = NULL;
@@ -834,8 +834,14 @@ UNIT_TEST(create_variants_capped_validity_existing_key_encrypted_key)
 	CHECK(text && strncmp(text, "-----BEGIN ENCRYPTED PRIVATE KEY-----",
 			      37) == 0);
 	free(text);
-	CHECK_OK(m2m_ca_open(ctx, path, M2M_CA_NEED_KEY, "pass:root-pass",
-			     NULL, &ca));
+	{
+		struct m2m_key_opts root_pass = {
+			.pass_source = "pass:root-pass"
+		};
+
+		CHECK_OK(m2m_ca_open(ctx, path, M2M_CA_NEED_KEY, &root_pass,
+				     NULL, &ca));
+	}
 	m2m_ca_close(ca);
 	ca = NULL;
 	CHECK_FAILS(m2m_ca_open(ctx, path, M2M_CA_NEED_KEY, NULL, NULL, &ca),
@@ -999,12 +1005,12 @@ UNIT_TEST(create_failures_leave_nothing_behind)
 	/* the parent: wrong passphrase, none, not a CA, pathlen 0 */
 	params_init(&p, "child", path, "CN=Child");
 	p.parent_dir = tmp_path(parent, "enc");
-	p.parent_pass_source = "pass:wrong-pass";
+	p.parent_key_opts.pass_source = "pass:wrong-pass";
 	CHECK_CREATE_FAILS(&p, "child", M2M_ERR_INVALID, "wrong passphrase", 0);
 	CHECK_CONTAINS(m2m_ctx_detail(ctx), "parent CA");
 	CHECK_MSG(!strstr(m2m_ctx_detail(ctx), "wrong-pass"),
 		  "detail shows the passphrase: %s", m2m_ctx_detail(ctx));
-	p.parent_pass_source = NULL;
+	p.parent_key_opts.pass_source = NULL;
 	CHECK_CREATE_FAILS(&p, "child", M2M_ERR_INVALID, "is encrypted", 0);
 	p.parent_dir = tmp_path(parent, "full");
 	CHECK_CREATE_FAILS(&p, "child", M2M_ERR_NOT_FOUND, "not a CA directory",
@@ -1013,7 +1019,7 @@ UNIT_TEST(create_failures_leave_nothing_behind)
 	CHECK_CREATE_FAILS(&p, "child", M2M_ERR_INVALID, "pathLenConstraint", 0);
 	/* and it works with the right passphrase */
 	p.parent_dir = tmp_path(parent, "enc");
-	p.parent_pass_source = "pass:root-pass";
+	p.parent_key_opts.pass_source = "pass:root-pass";
 	CHECK_OK(m2m_ca_create(ctx, &p, NULL));
 	CHECK(exists("child/ca.crt"));
 

@@ -486,7 +486,7 @@ UNIT_TEST(generate_every_algorithm_mode_0600_pem_reload)
 UNIT_TEST(generate_refuses_an_existing_file_unless_forced)
 {
 	char path[PATH_MAX];
-	struct m2m_key_opts force = { NULL, 1 };
+	struct m2m_key_opts force = { .force = 1 };
 	struct m2m_key *key = NULL;
 	char *before, *after;
 	size_t blen, alen;
@@ -537,7 +537,7 @@ UNIT_TEST(generate_refuses_an_existing_file_unless_forced)
 UNIT_TEST(generate_does_not_follow_a_symbolic_link)
 {
 	char path[PATH_MAX], target[PATH_MAX];
-	struct m2m_key_opts force = { NULL, 1 };
+	struct m2m_key_opts force = { .force = 1 };
 	struct m2m_key *key = NULL;
 	struct stat st;
 	char *victim;
@@ -564,7 +564,7 @@ UNIT_TEST(generate_does_not_follow_a_symbolic_link)
 UNIT_TEST(generate_failures_leave_no_file)
 {
 	char path[PATH_MAX];
-	struct m2m_key_opts o = { "pass:abc", 0 };
+	struct m2m_key_opts o = { .pass_source = "pass:abc" };
 	struct m2m_key *key = NULL;
 
 	tmp_path(path, "nodir/k.pem");
@@ -597,9 +597,9 @@ UNIT_TEST(generate_failures_leave_no_file)
 UNIT_TEST(encrypted_key_needs_the_right_passphrase)
 {
 	char path[PATH_MAX];
-	struct m2m_key_opts gen = { "pass:correct horse", 0 };
-	struct m2m_key_opts wrong = { "pass:battery staple", 0 };
-	struct m2m_key_opts bad = { "staple", 0 };
+	struct m2m_key_opts gen = { .pass_source = "pass:correct horse" };
+	struct m2m_key_opts wrong = { .pass_source = "pass:battery staple" };
+	struct m2m_key_opts bad = { .pass_source = "staple" };
 	struct m2m_key *key = NULL, *back = NULL;
 	char *pem;
 	size_t len;
@@ -662,8 +662,8 @@ UNIT_TEST(encrypted_key_needs_the_right_passphrase)
 UNIT_TEST(traditional_pem_keys_plain_and_encrypted)
 {
 	char path[PATH_MAX];
-	struct m2m_key_opts right = { "pass:trad-pass", 0 };
-	struct m2m_key_opts wrong = { "pass:nope-nope", 0 };
+	struct m2m_key_opts right = { .pass_source = "pass:trad-pass" };
+	struct m2m_key_opts wrong = { .pass_source = "pass:nope-nope" };
 	struct m2m_key *key = NULL;
 	EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	char *pem;
