@@ -127,6 +127,102 @@ out:
 	return rc;
 }
 
+/*
+ * PEM_read_bio() skips text up to the next BEGIN line and reports the end
+ * of the input as "no start line"; any other failure is a broken block.
+ */
+enum m2m_err m2m_cert_parse_list(struct m2m_ctx *ctx, const void *buf,
+				 size_t len, struct m2m_cert ***out, size_t *n)
+{
+	struct m2m_cert **list = NULL;
+	size_t count = 0, blocks = 0;
+	BIO *bio = NULL;
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long dlen = 0;
+	unsigned long e;
+	enum m2m_err rc;
+
+	*out = NULL;
+	*n = 0;
+	if (len > M2M_CERT_BUNDLE_MAX)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "certificates are larger than %d bytes in all",
+				 M2M_CERT_BUNDLE_MAX);
+	if (len == 0)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "no certificate: the input is empty");
+	list = calloc(M2M_CERT_LIST_MAX, sizeof(*list));
+	if (!list)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	if (!looks_pem(buf, len)) {
+		rc = m2m_cert_parse(ctx, buf, len, &list[0]);
+		if (rc != M2M_OK)
+			goto out;
+		count = 1;
+		goto done;
+	}
+	bio = BIO_new_mem_buf(buf, (int)len);
+	if (!bio) {
+		rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	ERR_clear_error();
+	for (;;) {
+		if (!PEM_read_bio(bio, &name, &header, &data, &dlen)) {
+			e = ERR_peek_last_error();
+			if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+				break;
+			rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
+					    "PEM block %zu is malformed",
+					    blocks + 1);
+			goto out;
+		}
+		blocks++;
+		if (strcmp(name, "CERTIFICATE") == 0) {
+			if (count == M2M_CERT_LIST_MAX) {
+				rc = m2m_error(ctx, M2M_ERR_INVALID,
+					       "more than %d certificates",
+					       M2M_CERT_LIST_MAX);
+				goto out;
+			}
+			rc = m2m_cert_parse(ctx, data, (size_t)dlen,
+					    &list[count]);
+			if (rc != M2M_OK) {
+				m2m_error_prefix(ctx, "certificate %zu",
+						 count + 1);
+				goto out;
+			}
+			count++;
+		}
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(data);
+		name = header = NULL;
+		data = NULL;
+	}
+	if (count == 0) {
+		rc = m2m_error(ctx, M2M_ERR_INVALID,
+			       "no CERTIFICATE block in the PEM");
+		goto out;
+	}
+done:
+	*out = list;
+	*n = count;
+	list = NULL;
+	count = 0;
+	rc = M2M_OK;
+out:
+	m2m_cert_list_free(list, count);
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(data);
+	BIO_free(bio);
+	ERR_clear_error();
+	return rc;
+}
+
 enum m2m_err m2m_cert_load_file(struct m2m_ctx *ctx, const char *path,
 				struct m2m_cert **out)
 {

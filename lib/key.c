@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include <m2m/cert.h>
+#include <m2m/hex.h>
 
 #include "internal.h"
 #include "keystore/keystore.h"
@@ -263,6 +264,32 @@ enum m2m_err m2m_key_public_der(struct m2m_ctx *ctx, const struct m2m_key *key,
 	OPENSSL_free(buf);
 	*len = (size_t)n;
 	return M2M_OK;
+}
+
+enum m2m_err m2m_key_fingerprint(struct m2m_ctx *ctx, const struct m2m_key *key,
+				 char out[M2M_KEY_FINGERPRINT_HEX])
+{
+	unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	enum m2m_err rc = M2M_OK;
+	int n;
+
+	out[0] = '\0';
+	n = i2d_PUBKEY(key->pkey, &der);
+	if (n <= 0)
+		return m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				      "cannot encode the public key of '%s'",
+				      key->uri);
+	if (!m2m_ctx_md(ctx, 256) ||
+	    !EVP_Digest(der, (size_t)n, md, &mdlen, m2m_ctx_md(ctx, 256),
+			NULL) || mdlen != 32)
+		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				    "cannot hash the public key of '%s'",
+				    key->uri);
+	else
+		m2m_hex_encode(md, mdlen, out);
+	OPENSSL_free(der);
+	return rc;
 }
 
 /* ---- algorithms ------------------------------------------------------------ */

@@ -15,6 +15,8 @@
  */
 
 #define M2M_CERT_MAX		(64 * 1024)	/* largest certificate/CSR */
+#define M2M_CERT_LIST_MAX	16		/* most certificates in a bundle */
+#define M2M_CERT_BUNDLE_MAX	(1024 * 1024)	/* largest bundle, in bytes */
 #define M2M_FINGERPRINT_HEX	65		/* SHA-256 in hex, with NUL */
 #define M2M_CERT_SERIAL_HEX	41		/* 20 octets in hex, with NUL */
 
@@ -34,6 +36,21 @@ enum m2m_format {
  */
 enum m2m_err m2m_cert_parse(struct m2m_ctx *ctx, const void *buf, size_t len,
 			    struct m2m_cert **out);
+
+/*
+ * Parse a certificate and the chain that may follow it from
+ * buf[0..len): every "CERTIFICATE" block of PEM, in order (text around
+ * the blocks and blocks of other types are skipped), or one certificate
+ * in DER.  At least one, at most M2M_CERT_LIST_MAX, each at most
+ * M2M_CERT_MAX bytes, len at most M2M_CERT_BUNDLE_MAX.  M2M_ERR_INVALID
+ * (the detail says which certificate and why) for anything else,
+ * including a PEM block that is cut short or a buffer with no
+ * certificate.  *n gets their number.  Caller owns *out; free with
+ * m2m_cert_list_free().
+ */
+enum m2m_err m2m_cert_parse_list(struct m2m_ctx *ctx, const void *buf,
+				 size_t len, struct m2m_cert ***out,
+				 size_t *n);
 
 /* m2m_cert_parse() of the file at path ("-": not accepted). */
 enum m2m_err m2m_cert_load_file(struct m2m_ctx *ctx, const char *path,

@@ -139,6 +139,17 @@ enum m2m_key_alg m2m_key_get_alg(const struct m2m_key *key);
 enum m2m_err m2m_key_public_der(struct m2m_ctx *ctx, const struct m2m_key *key,
 				unsigned char **der, size_t *len);
 
+#define M2M_KEY_FINGERPRINT_HEX 65	/* SHA-256 in hex, with NUL */
+
+/*
+ * The SHA-256 of the key's DER SubjectPublicKeyInfo in lower-case hex
+ * into out, which must hold M2M_KEY_FINGERPRINT_HEX bytes (the same as a
+ * certificate's public key would give, so a key and its certificate can
+ * be matched by eye).  M2M_ERR_CRYPTO if the key cannot be encoded.
+ */
+enum m2m_err m2m_key_fingerprint(struct m2m_ctx *ctx, const struct m2m_key *key,
+				 char out[M2M_KEY_FINGERPRINT_HEX]);
+
 /*
  * Store cert, followed by the nchain certificates of chain[] (issuer
  * first, root last; nchain may be 0), at uri:

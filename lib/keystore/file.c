@@ -10,6 +10,7 @@
 #include <openssl/encoder.h>
 #include <openssl/err.h>
 
+#include <m2m/cert.h>
 #include <m2m/hex.h>
 
 #include "../internal.h"
@@ -238,32 +239,105 @@ static enum m2m_err file_remove(struct m2m_ctx *ctx, const char *locator,
 	return M2M_OK;
 }
 
-/* Certificates in PEM files: not built yet. */
+/* ---- certificates ---------------------------------------------------------- */
+
+/*
+ * Certificates in one PEM file: the certificate, then its chain, issuer
+ * first.  What is written is read back and compared before the store
+ * counts as done; a file that reads back different is removed.
+ */
 static enum m2m_err file_cert_store(struct m2m_ctx *ctx, const char *locator,
 				    const struct m2m_cert *cert,
 				    struct m2m_cert *const *chain,
 				    size_t nchain,
 				    const struct m2m_key_opts *opts)
 {
-	(void)cert;
-	(void)chain;
-	(void)nchain;
-	(void)opts;
-	return m2m_error(ctx, M2M_ERR_UNSUPPORTED,
-			 "'%s': storing certificates is not built yet",
-			 locator);
+	char path[PATH_MAX];
+	char *all = NULL, *pem = NULL, *grown;
+	unsigned char *back = NULL;
+	size_t len = 0, pemlen = 0, backlen = 0, i;
+	enum m2m_err rc;
+
+	rc = file_path(ctx, locator, path);
+	if (rc != M2M_OK)
+		goto out;
+	if (nchain >= M2M_CERT_LIST_MAX) {
+		rc = m2m_error(ctx, M2M_ERR_INVALID,
+			       "'%s': a chain of %zu certificates is too long (at most %d)",
+			       path, nchain, M2M_CERT_LIST_MAX - 1);
+		goto out;
+	}
+	for (i = 0; i <= nchain; i++) {
+		const struct m2m_cert *c = i ? chain[i - 1] : cert;
+
+		if (!c) {
+			rc = m2m_error(ctx, M2M_ERR_USAGE,
+				       "no certificate to store at '%s'", path);
+			goto out;
+		}
+		rc = m2m_cert_encode(ctx, c, M2M_FORMAT_PEM, &pem, &pemlen);
+		if (rc != M2M_OK)
+			goto out;
+		grown = realloc(all, len + pemlen + 1);
+		if (!grown) {
+			rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		all = grown;
+		memcpy(all + len, pem, pemlen);
+		len += pemlen;
+		free(pem);
+		pem = NULL;
+	}
+	if (len > M2M_CERT_BUNDLE_MAX) {
+		rc = m2m_error(ctx, M2M_ERR_INVALID,
+			       "'%s': the certificates are larger than %d bytes in all",
+			       path, M2M_CERT_BUNDLE_MAX);
+		goto out;
+	}
+	rc = m2m_file_write(ctx, path, all, len, 0644,
+			    opts->force ? 0 : M2M_WRITE_EXCL);
+	if (rc == M2M_ERR_DUPLICATE)
+		m2m_error(ctx, rc, "'%s' exists already (force replaces it)",
+			  path);
+	if (rc != M2M_OK)
+		goto out;
+	rc = m2m_file_read(ctx, path, M2M_CERT_BUNDLE_MAX, &back, &backlen);
+	if (rc == M2M_OK && (backlen != len || memcmp(back, all, len) != 0))
+		rc = m2m_error(ctx, M2M_ERR_IO,
+			       "'%s' reads back different from what was written",
+			       path);
+	if (rc != M2M_OK)
+		unlink(path);
+out:
+	free(back);
+	free(pem);
+	free(all);
+	return rc;
 }
 
 static enum m2m_err file_cert_load(struct m2m_ctx *ctx, const char *locator,
 				   const struct m2m_key_opts *opts,
 				   struct m2m_cert ***out, size_t *n)
 {
+	char path[PATH_MAX];
+	unsigned char *data = NULL;
+	size_t len = 0;
+	enum m2m_err rc;
+
 	(void)opts;
 	*out = NULL;
 	*n = 0;
-	return m2m_error(ctx, M2M_ERR_UNSUPPORTED,
-			 "'%s': loading certificates is not built yet",
-			 locator);
+	rc = file_path(ctx, locator, path);
+	if (rc == M2M_OK)
+		rc = m2m_file_read(ctx, path, M2M_CERT_BUNDLE_MAX, &data, &len);
+	if (rc == M2M_OK) {
+		rc = m2m_cert_parse_list(ctx, data, len, out, n);
+		if (rc != M2M_OK)
+			m2m_error_prefix(ctx, "'%s'", path);
+	}
+	free(data);
+	return rc;
 }
 
 const struct m2m_keystore_ops m2m_keystore_file = {

@@ -5,7 +5,9 @@
  * in details), generating keys of every algorithm (mode, PEM form,
  * refusing to replace, no temporary files left), encrypted keys, file
  * URIs, loading keys libcrypto wrote (supported and unsupported ones),
- * the schemes this build does not have, ephemeral keys and the public DER.
+ * the schemes this build does not have, ephemeral keys, the public DER and
+ * its fingerprint, and certificates stored at and loaded from file
+ * locations (chains, refusing to replace, malformed and missing files).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <m2m/cert.h>
 #include <m2m/ctx.h>
 #include <m2m/key.h>
 
@@ -970,6 +973,325 @@ UNIT_TEST(public_der_is_a_subject_public_key_info)
 	m2m_key_free(key);
 }
 
+UNIT_TEST(fingerprint_is_sha256_of_the_public_der)
+{
+	struct m2m_key *key = NULL;
+	unsigned char *der = NULL, md[32];
+	char fp[M2M_KEY_FINGERPRINT_HEX], want[65];
+	size_t len = 0, i;
+
+	CHECK_OK(m2m_key_new_ephemeral(ctx, M2M_KEY_EC_P384, &key));
+	if (!CHECK(key))
+		return;
+	CHECK_OK(m2m_key_public_der(ctx, key, &der, &len));
+	CHECK_OK(m2m_key_fingerprint(ctx, key, fp));
+	if (CHECK(der && EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL))) {
+		for (i = 0; i < 32; i++)
+			snprintf(want + 2 * i, 3, "%02x", md[i]);
+		CHECK_EQ_STR(fp, want);
+	}
+	free(der);
+	m2m_key_free(key);
+}
+
+/* ---- certificates at file locations ------------------------------------------- */
+
+/*
+ * A self-signed certificate for a new P-256 key with subject CN=cn, made
+ * with libcrypto; NULL on failure.
+ */
+static struct m2m_cert *make_cert(const char *cn)
+{
+	EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *x = X509_new();
+	X509_NAME *name = X509_get_subject_name(x);
+	struct m2m_cert *cert = NULL;
+	unsigned char *der = NULL;
+	int n = -1;
+
+	if (pk && x && ASN1_INTEGER_set(X509_get_serialNumber(x), 7) &&
+	    X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
+	    X509_gmtime_adj(X509_getm_notAfter(x), 3600) &&
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+				       (const unsigned char *)cn, -1, -1, 0) &&
+	    X509_set_issuer_name(x, name) && X509_set_pubkey(x, pk) &&
+	    X509_sign(x, pk, EVP_sha256()))
+		n = i2d_X509(x, &der);
+	if (n > 0 && m2m_cert_parse(ctx, der, (size_t)n, &cert) != M2M_OK)
+		cert = NULL;
+	OPENSSL_free(der);
+	X509_free(x);
+	EVP_PKEY_free(pk);
+	return cert;
+}
+
+/* The PEM of cert, appended to buf[0..*len) (at most size bytes). */
+static void append_pem(const struct m2m_cert *cert, char *buf, size_t size,
+		       size_t *len)
+{
+	char *pem = NULL;
+	size_t n = 0;
+
+	if (m2m_cert_encode(ctx, cert, M2M_FORMAT_PEM, &pem, &n) == M2M_OK &&
+	    *len + n < size) {
+		memcpy(buf + *len, pem, n);
+		*len += n;
+		buf[*len] = '\0';
+	}
+	free(pem);
+}
+
+UNIT_TEST(cert_store_and_load_round_trip_with_chain)
+{
+	struct m2m_cert *cert = make_cert("device"), *ca = make_cert("issuer");
+	struct m2m_cert *root = make_cert("root"), *chain[2];
+	struct m2m_cert **list = NULL;
+	char path[PATH_MAX], uri[PATH_MAX + 16], want[16384], *got;
+	size_t n = 0, len = 0, wlen = 0;
+	struct stat st;
+
+	if (!CHECK(cert && ca && root))
+		goto out;
+	chain[0] = ca;
+	chain[1] = root;
+	snprintf(uri, sizeof(uri), "file:%s", tmp_path(path, "dev.pem"));
+	CHECK_OK(m2m_cert_store(ctx, uri, cert, chain, 2, NULL));
+	/* PEM, the certificate then the chain in order, mode 0644 */
+	append_pem(cert, want, sizeof(want), &wlen);
+	append_pem(ca, want, sizeof(want), &wlen);
+	append_pem(root, want, sizeof(want), &wlen);
+	got = get_file("dev.pem", &len);
+	CHECK(got && len == wlen && memcmp(got, want, len) == 0);
+	free(got);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0644);
+	CHECK_EQ_INT(temp_files(), 0);
+
+	CHECK_OK(m2m_cert_load(ctx, uri, NULL, &list, &n));
+	if (CHECK_EQ_INT(n, 3) && CHECK(list)) {
+		CHECK_EQ_STR(m2m_cert_fingerprint(list[0]),
+			     m2m_cert_fingerprint(cert));
+		CHECK_EQ_STR(m2m_cert_fingerprint(list[1]),
+			     m2m_cert_fingerprint(ca));
+		CHECK_EQ_STR(m2m_cert_fingerprint(list[2]),
+			     m2m_cert_fingerprint(root));
+	}
+	m2m_cert_list_free(list, n);
+	list = NULL;
+
+	/* a bare path and file:// name the same file */
+	CHECK_OK(m2m_cert_load(ctx, path, NULL, &list, &n));
+	CHECK_EQ_INT(n, 3);
+	m2m_cert_list_free(list, n);
+	list = NULL;
+	snprintf(uri, sizeof(uri), "file://%s/dev%%2Epem", dir);
+	CHECK_OK(m2m_cert_load(ctx, uri, NULL, &list, &n));
+	CHECK_EQ_INT(n, 3);
+	m2m_cert_list_free(list, n);
+	list = NULL;
+
+	/* no chain: one certificate */
+	CHECK_OK(m2m_cert_store(ctx, tmp_path(path, "alone.pem"), cert, NULL,
+				0, NULL));
+	CHECK_OK(m2m_cert_load(ctx, path, NULL, &list, &n));
+	if (CHECK_EQ_INT(n, 1))
+		CHECK_EQ_STR(m2m_cert_fingerprint(list[0]),
+			     m2m_cert_fingerprint(cert));
+	m2m_cert_list_free(list, n);
+	m2m_cert_list_free(NULL, 0);
+	rm("dev.pem");
+	rm("alone.pem");
+out:
+	m2m_cert_free(cert);
+	m2m_cert_free(ca);
+	m2m_cert_free(root);
+}
+
+UNIT_TEST(cert_store_refuses_an_existing_file_unless_forced)
+{
+	struct m2m_cert *a = make_cert("a"), *b = make_cert("b");
+	struct m2m_cert **list = NULL;
+	struct m2m_key_opts force = { .force = 1 };
+	char path[PATH_MAX], *before, *after;
+	size_t n = 0, blen = 0, alen = 0;
+
+	if (!CHECK(a && b))
+		goto out;
+	tmp_path(path, "c.pem");
+	CHECK_OK(m2m_cert_store(ctx, path, a, NULL, 0, NULL));
+	before = get_file("c.pem", &blen);
+	CHECK_FAILS(m2m_cert_store(ctx, path, b, NULL, 0, NULL),
+		    M2M_ERR_DUPLICATE, "exists already");
+	CHECK_CONTAINS(m2m_ctx_detail(ctx), path);
+	after = get_file("c.pem", &alen);
+	CHECK(before && after && blen == alen &&
+	      memcmp(before, after, blen) == 0);
+	free(after);
+	CHECK_EQ_INT(temp_files(), 0);
+
+	CHECK_OK(m2m_cert_store(ctx, path, b, &a, 1, &force));
+	CHECK_OK(m2m_cert_load(ctx, path, NULL, &list, &n));
+	if (CHECK_EQ_INT(n, 2)) {
+		CHECK_EQ_STR(m2m_cert_fingerprint(list[0]),
+			     m2m_cert_fingerprint(b));
+		CHECK_EQ_STR(m2m_cert_fingerprint(list[1]),
+			     m2m_cert_fingerprint(a));
+	}
+	m2m_cert_list_free(list, n);
+	free(before);
+	CHECK_EQ_INT(temp_files(), 0);
+	rm("c.pem");
+out:
+	m2m_cert_free(a);
+	m2m_cert_free(b);
+}
+
+UNIT_TEST(cert_store_bad_locations_leave_nothing)
+{
+	struct m2m_cert *a = make_cert("a");
+	struct m2m_cert *none[1] = { NULL };
+	char path[PATH_MAX];
+
+	if (!CHECK(a))
+		return;
+	CHECK_FAILS(m2m_cert_store(ctx, "file:", a, NULL, 0, NULL),
+		    M2M_ERR_INVALID, "names no file");
+	CHECK_FAILS(m2m_cert_store(ctx, "", a, NULL, 0, NULL),
+		    M2M_ERR_INVALID, "empty");
+	CHECK_FAILS(m2m_cert_store(ctx, "file://otherhost/c.pem", a, NULL, 0,
+				   NULL), M2M_ERR_INVALID, "only local");
+	CHECK_FAILS(m2m_cert_store(ctx, tmp_path(path, "no/such/c.pem"), a,
+				   NULL, 0, NULL), M2M_ERR_IO, "no/such/c.pem");
+	CHECK_FAILS(m2m_cert_store(ctx, tmp_path(path, "n.pem"), a, none, 1,
+				   NULL), M2M_ERR_USAGE, "no certificate");
+	CHECK(!file_exists("n.pem"));
+	/* a directory is not replaced */
+	CHECK_FAILS(m2m_cert_store(ctx, dir, a, NULL, 0, NULL),
+		    M2M_ERR_DUPLICATE, "exists already");
+	CHECK_EQ_INT(temp_files(), 0);
+	m2m_cert_free(a);
+}
+
+/* Loading dir/name fails with code and a detail containing phrase. */
+static void check_cert_load_fails(int line, const char *name,
+				  enum m2m_err code, const char *phrase)
+{
+	char path[PATH_MAX];
+	struct m2m_cert **list = NULL;
+	size_t n = 99;
+	enum m2m_err rc;
+
+	m2m_ctx_clear_error(ctx);
+	rc = m2m_cert_load(ctx, tmp_path(path, name), NULL, &list, &n);
+	unit_check(rc == code, __FILE__, line, "%s: got %s (%s), want %s",
+		   name, m2m_strerror(rc), m2m_ctx_detail(ctx),
+		   m2m_strerror(code));
+	unit_check(strstr(m2m_ctx_detail(ctx), phrase) != NULL, __FILE__, line,
+		   "%s: detail \"%s\" lacks \"%s\"", name, m2m_ctx_detail(ctx),
+		   phrase);
+	unit_check(strstr(m2m_ctx_detail(ctx), name) != NULL, __FILE__, line,
+		   "%s: detail \"%s\" does not name the file", name,
+		   m2m_ctx_detail(ctx));
+	unit_check(list == NULL && n == 0, __FILE__, line,
+		   "%s: a list on failure", name);
+	m2m_cert_list_free(list, n);
+}
+#define CHECK_CERT_LOAD_FAILS(name, code, phrase) \
+	check_cert_load_fails(__LINE__, (name), (code), (phrase))
+
+UNIT_TEST(cert_load_malformed_empty_and_missing)
+{
+	static const char key_pem[] =
+		"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+	struct m2m_cert *a = make_cert("a");
+	struct m2m_cert **list = NULL;
+	char pem[16384], buf[200000], path[PATH_MAX];
+	const uint8_t *der;
+	size_t len = 0, dlen = 0, n = 0, i, o;
+
+	if (!CHECK(a))
+		return;
+	append_pem(a, pem, sizeof(pem), &len);
+	der = m2m_cert_der(a, &dlen);
+
+	CHECK_CERT_LOAD_FAILS("none.pem", M2M_ERR_NOT_FOUND,
+			      "No such file or directory");
+	CHECK(put_str("empty.pem", ""));
+	CHECK_CERT_LOAD_FAILS("empty.pem", M2M_ERR_INVALID, "empty");
+	CHECK(put_str("garbage.pem", "garbage\n"));
+	CHECK_CERT_LOAD_FAILS("garbage.pem", M2M_ERR_INVALID,
+			      "not a DER certificate");
+	CHECK(put_str("key.pem", key_pem));
+	CHECK_CERT_LOAD_FAILS("key.pem", M2M_ERR_INVALID,
+			      "no CERTIFICATE block");
+	/* cut short: no END line */
+	CHECK(put_file("cut.pem", pem, len - 30));
+	CHECK_CERT_LOAD_FAILS("cut.pem", M2M_ERR_INVALID,
+			      "PEM block 1 is malformed");
+	/* a good certificate, then a broken one */
+	memcpy(buf, pem, len);
+	memcpy(buf + len, pem, len);
+	buf[len + 40] = '*';
+	CHECK(put_file("second.pem", buf, 2 * len));
+	CHECK_CERT_LOAD_FAILS("second.pem", M2M_ERR_INVALID, "PEM block 2");
+	/* base64 that is not a certificate */
+	CHECK(put_str("notcert.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n"
+		      "-----END CERTIFICATE-----\n"));
+	CHECK_CERT_LOAD_FAILS("notcert.pem", M2M_ERR_INVALID, "certificate 1");
+	/* DER with trailing bytes */
+	memcpy(buf, der, dlen);
+	buf[dlen] = 0;
+	CHECK(put_file("trail.der", buf, dlen + 1));
+	CHECK_CERT_LOAD_FAILS("trail.der", M2M_ERR_INVALID, "garbage after");
+	/* seventeen certificates */
+	for (i = 0, o = 0; i < 17; i++, o += len)
+		memcpy(buf + o, pem, len);
+	CHECK(put_file("many.pem", buf, o));
+	CHECK_CERT_LOAD_FAILS("many.pem", M2M_ERR_INVALID,
+			      "more than 16 certificates");
+	/* larger than the cap: 6 x 200000 bytes */
+	memset(buf, 'A', sizeof(buf));
+	CHECK(put_file("big.pem", buf, sizeof(buf)));
+	{
+		FILE *f = fopen(tmp_path(path, "big.pem"), "ab");
+
+		for (i = 0; f && i < 5; i++)
+			fwrite(buf, 1, sizeof(buf), f);
+		CHECK(f && fclose(f) == 0);
+	}
+	CHECK_CERT_LOAD_FAILS("big.pem", M2M_ERR_INVALID, "larger than");
+	CHECK_CERT_LOAD_FAILS("", M2M_ERR_INVALID, "Is a directory");
+
+	/* DER of one certificate; PEM with text and a key around it */
+	CHECK(put_file("one.der", der, dlen));
+	CHECK_OK(m2m_cert_load(ctx, tmp_path(path, "one.der"), NULL, &list,
+			       &n));
+	if (CHECK_EQ_INT(n, 1))
+		CHECK_EQ_STR(m2m_cert_fingerprint(list[0]),
+			     m2m_cert_fingerprint(a));
+	m2m_cert_list_free(list, n);
+	list = NULL;
+	o = (size_t)snprintf(buf, sizeof(buf), "subject=CN = a\n%s", key_pem);
+	memcpy(buf + o, pem, len);
+	CHECK(put_file("mixed.pem", buf, o + len));
+	CHECK_OK(m2m_cert_load(ctx, tmp_path(path, "mixed.pem"), NULL, &list,
+			       &n));
+	CHECK_EQ_INT(n, 1);
+	m2m_cert_list_free(list, n);
+
+	m2m_cert_free(a);
+	rm("empty.pem");
+	rm("garbage.pem");
+	rm("key.pem");
+	rm("cut.pem");
+	rm("second.pem");
+	rm("notcert.pem");
+	rm("trail.der");
+	rm("many.pem");
+	rm("big.pem");
+	rm("one.der");
+	rm("mixed.pem");
+}
+
 /* ---- running ------------------------------------------------------------ */
 
 /* Remove the temporary directory and what the tests left in it. */
@@ -1012,6 +1334,11 @@ int main(void)
 		UNIT(keys_made_by_libcrypto_supported_and_not),
 		UNIT(ephemeral_keys),
 		UNIT(public_der_is_a_subject_public_key_info),
+		UNIT(fingerprint_is_sha256_of_the_public_der),
+		UNIT(cert_store_and_load_round_trip_with_chain),
+		UNIT(cert_store_refuses_an_existing_file_unless_forced),
+		UNIT(cert_store_bad_locations_leave_nothing),
+		UNIT(cert_load_malformed_empty_and_missing),
 	};
 	int rc;
 
