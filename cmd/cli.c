@@ -120,8 +120,11 @@ int cli_fail(const struct m2m_ctx *ctx, enum m2m_err err, const char *fmt,
 	     ...)
 {
 	const char *detail = ctx ? m2m_ctx_detail(ctx) : "";
+	char scrubbed[1100];
 	va_list ap;
 
+	/* A location quoted in the detail may carry a PIN. */
+	detail = cli_uri_shown(detail, scrubbed, sizeof(scrubbed));
 	fflush(stdout);
 	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
@@ -354,6 +357,50 @@ void cli_json_string(FILE *f, const char *s, size_t len)
 		}
 	}
 	putc('"', f);
+}
+
+const char *cli_iso_time(int64_t t, char buf[CLI_TIME_MAX])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (!gmtime_r(&tt, &tm) ||
+	    strftime(buf, CLI_TIME_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, CLI_TIME_MAX, "?");
+	return buf;
+}
+
+/* Append s[0..n) to buf[0..size) at *o, cutting it short to fit. */
+static void put_cut(char *buf, size_t size, size_t *o, const char *s,
+		    size_t n)
+{
+	if (*o + n >= size)
+		n = size - 1 - *o;
+	memcpy(buf + *o, s, n);
+	*o += n;
+	buf[*o] = '\0';
+}
+
+const char *cli_uri_shown(const char *uri, char *buf, size_t size)
+{
+	static const char attr[] = "pin-value=";
+	const char *s = uri, *p;
+	size_t o = 0;
+
+	if (!strstr(uri, attr))
+		return uri;
+	if (size == 0)
+		return "";
+	buf[0] = '\0';
+	/* The PIN's characters are skipped, never copied: a cut is safe. */
+	while ((p = strstr(s, attr)) != NULL) {
+		p += sizeof(attr) - 1;
+		put_cut(buf, size, &o, s, (size_t)(p - s));
+		put_cut(buf, size, &o, "***", 3);
+		s = p + strcspn(p, ";&?#");
+	}
+	put_cut(buf, size, &o, s, strlen(s));
+	return buf;
 }
 
 void cli_csv_field(FILE *f, const char *s, size_t len)

@@ -111,8 +111,9 @@ void cli_usage_error(const char *fmt, ...)
 
 /*
  * A library failure: "PROG: MESSAGE: DETAIL\n" on stderr, DETAIL being
- * m2m_ctx_detail(ctx) (or m2m_strerror(err) if ctx has none).  Returns the
- * exit status for err.
+ * m2m_ctx_detail(ctx) (or m2m_strerror(err) if ctx has none), with any
+ * "pin-value=" PIN in it hidden (cli_uri_shown).  Returns the exit status
+ * for err.
  */
 int cli_fail(const struct m2m_ctx *ctx, enum m2m_err err, const char *fmt,
 	     ...) __attribute__((format(printf, 3, 4)));
@@ -142,6 +143,20 @@ int cli_manifest_start(struct m2m_ctx *ctx, struct m2m_lines *lr,
 
 /* Write s[0..len) to f as a JSON string, quotes included. */
 void cli_json_string(FILE *f, const char *s, size_t len);
+
+/*
+ * t (seconds since the epoch) as "2026-11-22T04:41:25Z" into buf; "?" if
+ * it cannot be shown.  Returns buf.
+ */
+#define CLI_TIME_MAX 32
+const char *cli_iso_time(int64_t t, char buf[CLI_TIME_MAX]);
+
+/*
+ * A key or certificate location as it may be shown: uri itself, or, when
+ * it holds a PIN ("pin-value=..."), a copy in buf[0..size) with the PIN
+ * replaced by "***".  PINs never reach output or messages.
+ */
+const char *cli_uri_shown(const char *uri, char *buf, size_t size);
 
 /* Write s[0..len) to f as one CSV field, quoted only where needed. */
 void cli_csv_field(FILE *f, const char *s, size_t len);
