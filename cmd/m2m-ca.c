@@ -27,14 +27,15 @@ enum {
 	OPT_PPID, OPT_SERIAL, OPT_OUT, OPT_CHAIN, OPT_DER, OPT_REPLACE,
 	OPT_GENERATE_KEY, OPT_PKCS12, OPT_PASSOUT, OPT_BATCH, OPT_OUT_DIR,
 	OPT_GROUP, OPT_REASON, OPT_REQUEST, OPT_STATUS, OPT_PEM, OPT_VERIFY,
-	OPT_TECH = 100
+	OPT_TCTI, OPT_AUTH, OPT_TECH = 100
 };
 
 #define CERT_FILE_MAX (64 * 1024)
 
 /* Options most subcommands share. */
 #define OPT_CA_ENTRY { OPT_CA, "ca", 0, "DIR", "the CA directory (default: $M2M_CA, else .)" }
-#define OPT_PASSIN_ENTRY { OPT_PASSIN, "passin", 0, "SOURCE", "passphrase of the CA key: pass:, env:, file:, fd:" }
+#define OPT_PASSIN_ENTRY { OPT_PASSIN, "passin", 0, "SOURCE", "CA key passphrase, token PIN: pass:, env:, file:, fd:" }
+#define OPT_TCTI_ENTRY { OPT_TCTI, "tcti", 0, "CONFIG", "TPM TCTI of a tpm2: CA key (default: $M2M_TCTI)" }
 #define OPT_LEDGER_ENTRY { OPT_LEDGER, "ledger", 0, "LOCATION", "use this ledger instead of the configured one" }
 #define OPT_JSON_ENTRY(what) { OPT_JSON, "json", 0, NULL, what }
 #define OPT_END { 0, NULL, 0, NULL, NULL }
@@ -86,6 +87,8 @@ static const struct cli_option init_options[] = {
 	{ OPT_PATH_LEN, "path-len", 0, "N", "pathLenConstraint (issuing CA default 0)" },
 	{ OPT_KEY, "key", 0, "URI", "the CA key: made there if absent (default DIR/ca.key)" },
 	OPT_PASSIN_ENTRY,
+	OPT_TCTI_ENTRY,
+	{ OPT_AUTH, "auth", 0, "SOURCE", "TPM owner hierarchy authorisation, to make a tpm2: key" },
 	{ OPT_HW_TYPE, "hw-type", 0, "OID", "device model OID of the idevid profile" },
 	{ OPT_DEVICE_SUBJECT, "device-subject", 0, "DN", "subject template of the idevid profile" },
 	{ OPT_LEDGER, "ledger", 0, "LOCATION", "keep the ledger there (default DIR/ledger.db)" },
@@ -110,6 +113,7 @@ static const struct cli_option issue_options[] = {
 	{ OPT_DER, "der", 0, NULL, "write DER instead of PEM" },
 	{ OPT_REPLACE, "replace", 0, NULL, "supersede the device's valid certificate" },
 	OPT_PASSIN_ENTRY,
+	OPT_TCTI_ENTRY,
 	OPT_LEDGER_ENTRY,
 	OPT_JSON_ENTRY("print the result as JSON (one line per row)"),
 	{ 0, NULL, 0, NULL, "Device addresses (instead of --ppid):" },
@@ -121,6 +125,7 @@ static const struct cli_option revoke_options[] = {
 	OPT_CA_ENTRY,
 	{ OPT_REASON, "reason", 0, "REASON", "RFC 5280 reason (default unspecified)" },
 	OPT_PASSIN_ENTRY,
+	OPT_TCTI_ENTRY,
 	OPT_LEDGER_ENTRY,
 	OPT_JSON_ENTRY("print the result as JSON"),
 	OPT_END
@@ -131,6 +136,7 @@ static const struct cli_option crl_options[] = {
 	{ OPT_OUT, "out", 0, "FILE", "write the CRL here (default stdout)" },
 	{ OPT_DER, "der", 0, NULL, "write DER instead of PEM" },
 	OPT_PASSIN_ENTRY,
+	OPT_TCTI_ENTRY,
 	OPT_LEDGER_ENTRY,
 	OPT_JSON_ENTRY("print the CRL number and size as JSON (needs --out)"),
 	OPT_END
@@ -141,6 +147,7 @@ static const struct cli_option ocsp_options[] = {
 	{ OPT_REQUEST, "request", 0, "FILE", "DER OCSP request (- reads stdin)" },
 	{ OPT_OUT, "out", 0, "FILE", "write the DER response here (default stdout)" },
 	OPT_PASSIN_ENTRY,
+	OPT_TCTI_ENTRY,
 	OPT_LEDGER_ENTRY,
 	OPT_END
 };
@@ -217,6 +224,7 @@ static const struct cli_command audit_cmd = { usage_audit,
 struct common {
 	const char *ca_dir;
 	const char *passin;
+	const char *tcti;
 	const char *ledger;
 	int json;
 };
@@ -248,6 +256,9 @@ static int common_opt(struct common *c, int opt, const char *arg)
 		warn_pass("--passin", arg);
 		c->passin = arg;
 		return 1;
+	case OPT_TCTI:
+		c->tcti = arg;
+		return 1;
 	case OPT_LEDGER:
 		c->ledger = arg;
 		return 1;
@@ -258,10 +269,25 @@ static int common_opt(struct common *c, int opt, const char *arg)
 	return 0;
 }
 
+/*
+ * How to reach the CA key: --passin is a file key's passphrase and a
+ * token's PIN (when its URI names none); --tcti reaches a TPM.
+ */
+static struct m2m_key_opts ca_key_opts(const struct common *c)
+{
+	struct m2m_key_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.pass_source = c->passin;
+	o.pin_source = c->passin;
+	o.tcti = c->tcti;
+	return o;
+}
+
 static int open_ca(struct m2m_ctx *ctx, const struct common *c, unsigned flags,
 		   struct m2m_ca **ca)
 {
-	struct m2m_key_opts kopts = { .pass_source = c->passin };
+	struct m2m_key_opts kopts = ca_key_opts(c);
 	enum m2m_err rc = m2m_ca_open(ctx, c->ca_dir, flags, &kopts,
 				      c->ledger, ca);
 
@@ -309,19 +335,6 @@ static void json_str(const char *s)
 	cli_json_string(stdout, s ? s : "", s ? strlen(s) : 0);
 }
 
-static const char *iso_time(int64_t t, char buf[32])
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-
-	if (!gmtime_r(&tt, &tm)) {
-		snprintf(buf, 32, "?");
-		return buf;
-	}
-	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return buf;
-}
-
 /* ---- init ----------------------------------------------------------------- */
 
 static int parse_number(const char *opt, const char *arg, long min, long max,
@@ -345,6 +358,7 @@ static int cmd_init(struct m2m_ctx *ctx, int argc, char **argv)
 	struct cli_parser p;
 	struct common c;
 	struct m2m_ca *ca = NULL;
+	const char *parent_passin = NULL, *auth = NULL;
 	char subject[1024];
 	long n;
 	int opt, alg, status;
@@ -362,7 +376,11 @@ static int cmd_init(struct m2m_ctx *ctx, int argc, char **argv)
 		case OPT_PARENT: pr.parent_dir = p.optarg; break;
 		case OPT_PARENT_PASSIN:
 			warn_pass("--parent-passin", p.optarg);
-			pr.parent_key_opts.pass_source = p.optarg;
+			parent_passin = p.optarg;
+			break;
+		case OPT_AUTH:
+			warn_pass("--auth", p.optarg);
+			auth = p.optarg;
 			break;
 		case OPT_SUBJECT: pr.subject = p.optarg; break;
 		case OPT_ALGORITHM:
@@ -389,7 +407,11 @@ static int cmd_init(struct m2m_ctx *ctx, int argc, char **argv)
 		cli_usage_error(p.noperands ? "init takes one directory" :
 				"init needs the directory of the new CA");
 	pr.dir = p.operands[0];
-	pr.key_opts.pass_source = c.passin;
+	pr.key_opts = ca_key_opts(&c);
+	pr.key_opts.auth_source = auth;
+	pr.parent_key_opts = ca_key_opts(&c);
+	pr.parent_key_opts.pass_source = parent_passin;
+	pr.parent_key_opts.pin_source = parent_passin;
 	pr.ledger = c.ledger;
 	if (!pr.subject) {
 		snprintf(subject, sizeof(subject), "CN=%s %s",
@@ -479,7 +501,7 @@ static void print_issued_json(const struct m2m_cert *cert, const char *out,
 			      const char *pem, size_t pemlen,
 			      const struct m2m_issue_result *res)
 {
-	char subject[1024], nb[32], na[32];
+	char subject[1024], nb[CLI_TIME_MAX], na[CLI_TIME_MAX];
 	int64_t b, a;
 
 	m2m_cert_subject(cert, subject, sizeof(subject));
@@ -488,7 +510,7 @@ static void print_issued_json(const struct m2m_cert *cert, const char *out,
 	       m2m_cert_serial(cert), m2m_cert_fingerprint(cert));
 	json_str(subject);
 	printf(",\"not_before\":\"%s\",\"not_after\":\"%s\"",
-	       iso_time(b, nb), iso_time(a, na));
+	       cli_iso_time(b, nb), cli_iso_time(a, na));
 	if (res->replaced[0])
 		printf(",\"replaced\":\"%s\"", res->replaced);
 	if (out) {
@@ -1502,7 +1524,8 @@ static const char *status_of(const struct m2m_cert_record *r, int64_t now)
 
 static void print_record_json(const struct m2m_cert_record *r, int64_t now)
 {
-	char ppid[M2M_PPID_HEX_MAX], t1[32], t2[32], t3[32], t4[32];
+	char ppid[M2M_PPID_HEX_MAX], t1[CLI_TIME_MAX], t2[CLI_TIME_MAX];
+	char t3[CLI_TIME_MAX], t4[CLI_TIME_MAX];
 
 	m2m_hex_encode(r->ppid, r->ppid_len < M2M_PPID_MAX ? r->ppid_len : 0, ppid);
 	printf("{\"certificate_serial\":\"%s\",\"profile\":", r->serial);
@@ -1520,11 +1543,11 @@ static void print_record_json(const struct m2m_cert_record *r, int64_t now)
 	else
 		printf("null");
 	printf(",\"issued_at\":\"%s\",\"not_before\":\"%s\",\"not_after\":\"%s\"",
-	       iso_time(r->issued_at, t1), iso_time(r->not_before, t2),
-	       iso_time(r->not_after, t3));
+	       cli_iso_time(r->issued_at, t1), cli_iso_time(r->not_before, t2),
+	       cli_iso_time(r->not_after, t3));
 	if (r->status == M2M_CERT_REVOKED)
 		printf(",\"revoked_at\":\"%s\",\"reason\":\"%s\"",
-		       iso_time(r->revoked_at, t4),
+		       cli_iso_time(r->revoked_at, t4),
 		       m2m_crl_reason_name(r->reason) ?
 		       m2m_crl_reason_name(r->reason) : "unspecified");
 	if (r->vouched_by)
@@ -1541,7 +1564,7 @@ struct list_walk {
 static enum m2m_err list_one(void *arg, const struct m2m_cert_record *r)
 {
 	struct list_walk *w = arg;
-	char ppid[M2M_PPID_HEX_MAX], na[32];
+	char ppid[M2M_PPID_HEX_MAX], na[CLI_TIME_MAX];
 
 	w->n++;
 	if (w->json) {
@@ -1550,7 +1573,7 @@ static enum m2m_err list_one(void *arg, const struct m2m_cert_record *r)
 	}
 	m2m_hex_encode(r->ppid, r->ppid_len < M2M_PPID_MAX ? r->ppid_len : 0, ppid);
 	printf("%s %-7s %-7s %s %s %s\n", r->serial, r->profile,
-	       status_of(r, w->now), iso_time(r->not_after, na),
+	       status_of(r, w->now), cli_iso_time(r->not_after, na),
 	       r->device_serial ? r->device_serial : "-",
 	       r->ppid ? ppid : "-");
 	return M2M_OK;
@@ -1631,7 +1654,7 @@ static int cmd_show(struct m2m_ctx *ctx, int argc, char **argv)
 	struct m2m_cert_record r;
 	struct m2m_cert *cert = NULL;
 	const char *serial;
-	char *pem = NULL, ppid[M2M_PPID_HEX_MAX], t[32];
+	char *pem = NULL, ppid[M2M_PPID_HEX_MAX], t[CLI_TIME_MAX];
 	size_t len = 0;
 	int opt, want_pem = 0, status;
 	int64_t now = time(NULL);
@@ -1679,11 +1702,11 @@ static int cmd_show(struct m2m_ctx *ctx, int argc, char **argv)
 		printf("subject: %s\n", r.subject);
 		printf("ppid: %s\n", r.ppid ? ppid : "-");
 		printf("serial: %s\n", r.device_serial ? r.device_serial : "-");
-		printf("issued: %s\n", iso_time(r.issued_at, t));
-		printf("not before: %s\n", iso_time(r.not_before, t));
-		printf("not after: %s\n", iso_time(r.not_after, t));
+		printf("issued: %s\n", cli_iso_time(r.issued_at, t));
+		printf("not before: %s\n", cli_iso_time(r.not_before, t));
+		printf("not after: %s\n", cli_iso_time(r.not_after, t));
 		if (r.status == M2M_CERT_REVOKED) {
-			printf("revoked: %s\n", iso_time(r.revoked_at, t));
+			printf("revoked: %s\n", cli_iso_time(r.revoked_at, t));
 			printf("reason: %s\n", m2m_crl_reason_name(r.reason) ?
 			       m2m_crl_reason_name(r.reason) : "unspecified");
 		}
@@ -1951,18 +1974,18 @@ out:
 static enum m2m_err audit_one(void *arg, const struct m2m_audit_entry *e)
 {
 	int json = *(int *)arg;
-	char t[32], h[2 * M2M_AUDIT_HASH_LEN + 1];
+	char t[CLI_TIME_MAX], h[2 * M2M_AUDIT_HASH_LEN + 1];
 
 	m2m_hex_encode(e->hash, M2M_AUDIT_HASH_LEN, h);
 	if (json) {
 		printf("{\"seq\":%llu,\"time\":\"%s\",\"op\":",
-		       (unsigned long long)e->seq, iso_time(e->time, t));
+		       (unsigned long long)e->seq, cli_iso_time(e->time, t));
 		json_str(e->op);
 		printf(",\"detail\":%s,\"hash\":\"%s\"}\n",
 		       e->detail && *e->detail ? e->detail : "{}", h);
 	} else {
 		printf("%llu %s %s %s\n", (unsigned long long)e->seq,
-		       iso_time(e->time, t), e->op, e->detail ? e->detail : "");
+		       cli_iso_time(e->time, t), e->op, e->detail ? e->detail : "");
 	}
 	return M2M_OK;
 }

@@ -280,7 +280,7 @@ SUBCOMMANDS='init issue revoke crl ocsp list show export profile audit'
 	local opt
 	for opt in --ca --profile --csr --generate-key --algorithm --pkcs12 \
 		--passout --batch --out-dir --ppid --serial --out --chain --der \
-		--replace --passin --ledger --json --bluetooth --wifi --wmbus \
+		--replace --passin --tcti --ledger --json --bluetooth --wifi --wmbus \
 		--zigbee --lorawan --imei --ethernet --nfc --ieee802154; do
 		assert_line --regexp "^ +$opt( |\$)"
 	done
@@ -572,6 +572,77 @@ SUBCOMMANDS='init issue revoke crl ocsp list show export profile audit'
 	assert_success
 	assert_output "issuing CA 'CN=Sub' created in sub"
 	assert_stderr 'm2m-ca: warning: --parent-passin pass:... shows the passphrase to other users; prefer env:, file: or fd:'
+}
+
+@test "the subcommands that use the CA key take --tcti, init also --auth; the others neither" {
+	local sub
+	for sub in init issue revoke crl ocsp; do
+		run --separate-stderr m2m-ca "$sub" --help
+		assert_success
+		assert_line --regexp '^ +--passin SOURCE +CA key passphrase, token PIN: '
+		assert_line --regexp '^ +--tcti CONFIG +TPM TCTI of a tpm2: CA key '
+	done
+	run --separate-stderr m2m-ca init --help
+	assert_line --regexp '^ +--auth SOURCE +TPM owner hierarchy authorisation'
+	for sub in issue revoke crl ocsp list show export profile audit; do
+		run --separate-stderr m2m-ca "$sub" --help
+		refute_line --regexp '^ +--auth '
+	done
+	for sub in list show export profile audit; do
+		run --separate-stderr m2m-ca "$sub" --help
+		refute_line --regexp '^ +--tcti '
+	done
+	run --separate-stderr m2m-ca list --ca "$F/factory" --tcti swtpm:port=2321
+	assert_error 2 "m2m-ca: unknown option '--tcti' (see 'm2m-ca list --help')"
+	run --separate-stderr m2m-ca issue --ca "$F/factory" --csr "$F/ec.csr" --ppid "$V1" --auth env:X
+	assert_error 2 "m2m-ca: unknown option '--auth' (see 'm2m-ca issue --help')"
+}
+
+@test "init --key pkcs11: or tpm2: is refused with exit 3, naming the URI; nothing is made" {
+	run --separate-stderr m2m-ca init r --subject CN=R --key 'pkcs11:token=x;object=y' --passin env:PIN
+	assert_error 3 "m2m-ca: cannot create the CA 'r': 'pkcs11:token=x;object=y': pkcs11: locations are not supported by this build yet"
+	run --separate-stderr m2m-ca init r --subject CN=R --key tpm2:handle=0x81000010 --tcti swtpm:port=2321 --auth env:OWNER
+	assert_error 3 "m2m-ca: cannot create the CA 'r': 'tpm2:handle=0x81000010': tpm2: locations are not supported by this build yet"
+	M2M_TCTI=swtpm:port=2321 run --separate-stderr m2m-ca init r --subject CN=R --key tpm2:handle=0x81000010
+	assert_failure 3
+	assert_equal "$(here)" ''
+	# A parent whose key is on a token.
+	new_ca p
+	sed -i 's|^key = .*|key = pkcs11:token=ca;object=factory|' p/ca.conf
+	run --separate-stderr m2m-ca init sub --parent p --subject CN=Sub --parent-passin env:PIN
+	assert_error 3 "m2m-ca: cannot create the CA 'sub': parent CA: 'pkcs11:token=ca;object=factory': pkcs11: locations are not supported by this build yet"
+	assert_file_not_exists sub
+}
+
+@test "a CA whose key is on a token or in a TPM: every subcommand that signs says so, exit 3" {
+	new_ca tok
+	sed -i 's|^key = .*|key = pkcs11:token=ca;object=factory|' tok/ca.conf
+	run --separate-stderr m2m-ca issue --ca tok --csr "$F/ec.csr" --ppid "$V1" --passin env:PIN --out a.pem
+	assert_error 3 "m2m-ca: cannot open the CA: 'pkcs11:token=ca;object=factory': pkcs11: locations are not supported by this build yet"
+	assert_file_not_exists a.pem
+	run --separate-stderr m2m-ca crl --ca tok --out a.crl
+	assert_error 3 "m2m-ca: cannot open the CA: 'pkcs11:token=ca;object=factory': pkcs11: locations are not supported by this build yet"
+	sed -i 's|^key = .*|key = tpm2:handle=0x81000010|' tok/ca.conf
+	run --separate-stderr m2m-ca revoke --ca tok 01 --tcti swtpm:port=2321
+	assert_error 3 "m2m-ca: cannot open the CA: 'tpm2:handle=0x81000010': tpm2: locations are not supported by this build yet"
+	run --separate-stderr m2m-ca ocsp --ca tok --request /dev/null --tcti swtpm:port=2321
+	assert_error 3 "m2m-ca: cannot open the CA: 'tpm2:handle=0x81000010': tpm2: locations are not supported by this build yet"
+	# Reading the ledger needs no key.
+	run --separate-stderr m2m-ca list --ca tok
+	assert_ok ''
+	assert_equal "$(records tok)" 0
+}
+
+@test "--tcti changes nothing for a file key; --auth pass: warns like --passin pass:" {
+	new_ca t
+	run --separate-stderr m2m-ca issue --ca t --csr "$F/ec.csr" --ppid "$V1" --tcti swtpm:port=2321 --out a.pem
+	assert_ok ''
+	run --separate-stderr m2m-ca crl --ca t --tcti=device:/dev/null --out a.crl
+	assert_ok ''
+	run --separate-stderr m2m-ca init r --subject CN=R --auth pass:owner --tcti swtpm:port=2321
+	assert_success
+	assert_output "root CA 'CN=R' created in r"
+	assert_stderr 'm2m-ca: warning: --auth pass:... shows the passphrase to other users; prefer env:, file: or fd:'
 }
 
 @test "init into a non-empty directory or an existing CA: exit 3, nothing changed" {
