@@ -24,10 +24,12 @@
 #define KS_DEVICES_MAX	65536	/* numbered 0..65535: two-byte ids,
 				   0x8102xxxx handles */
 
-/* The subject of device i, as bench/ks_m2m.c gives it to m2m_csr_make(). */
-#define KS_SUBJECT_FMT	"C=DE,O=Example Devices Manufacturing GmbH," \
-			"OU=Factory Bremen Line 2 Station 7," \
-			"CN=dev-%06u,serialNumber=SN-%06u"
+/*
+ * The subject of device i: C=DE, O, OU, CN=dev-%06u, serialNumber=
+ * SN-%06u, in this order, as bench/ks_m2m.c gives it to m2m_csr_make().
+ */
+#define KS_SUBJECT_O	"Example Devices Manufacturing GmbH"
+#define KS_SUBJECT_OU	"Factory Bremen Line 2 Station 7"
 
 static double ks_now(void)
 {
@@ -118,9 +120,10 @@ static size_t ks_csr_tbs(unsigned char *out, unsigned dev,
 
 	snprintf(cn, sizeof(cn), "dev-%06u", dev);
 	snprintf(sn, sizeof(sn), "SN-%06u", dev);
+	/* C and serialNumber are PrintableStrings, the rest UTF8Strings. */
 	n += ks_rdn(name + n, sizeof(name) - n, 0x06, 0x13, "DE");
-	n += ks_rdn(name + n, sizeof(name) - n, 0x0a, 0x0c, "Example Devices Manufacturing GmbH");
-	n += ks_rdn(name + n, sizeof(name) - n, 0x0b, 0x0c, "Factory Bremen Line 2 Station 7");
+	n += ks_rdn(name + n, sizeof(name) - n, 0x0a, 0x0c, KS_SUBJECT_O);
+	n += ks_rdn(name + n, sizeof(name) - n, 0x0b, 0x0c, KS_SUBJECT_OU);
 	n += ks_rdn(name + n, sizeof(name) - n, 0x03, 0x0c, cn);
 	n += ks_rdn(name + n, sizeof(name) - n, 0x05, 0x13, sn);
 	body[b++] = 0x02;

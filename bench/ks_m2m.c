@@ -20,10 +20,9 @@
  * Before the loop, untimed, one m2m_cert_load() of a location that holds
  * nothing lets the back-end open what it keeps open across calls (a TPM
  * connection, a module and session), as the baselines do before theirs.
- * After it, untimed: the last request is parsed and its signature checked,
- * and every key is removed (m2m_key_remove()); the certificates stay (the
- * interface has no call to remove them; bench/keystore discards the TPM
- * and token).
+ * After it, untimed: the last request is parsed and its signature checked.
+ * Keys and certificates stay where they are (the interface has no call to
+ * remove a certificate; bench/keystore gives every run a new TPM or token).
  *
  * Prints "N<TAB>SECONDS" on stdout: devices provisioned and the time the
  * loop took.  If the back-end says it cannot do one of the steps for the
@@ -214,7 +213,7 @@ int main(int argc, char **argv)
 	struct bench b = { 0 };
 	struct m2m_cert *cert = NULL;
 	struct m2m_csr *check = NULL;
-	char *csr_der = NULL, uri[URI_MAX];
+	char *csr_der = NULL;
 	size_t csr_len = 0;
 	unsigned first, n, i;
 	int a, ok = 1;
@@ -270,15 +269,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: the request of device %u: %s\n", progname,
 			first + n - 1, m2m_ctx_detail(b.ctx));
 		return 1;
-	}
-	for (i = first; i < first + n; i++) {
-		key_uri(&b, i, uri, sizeof(uri));
-		rc = m2m_key_remove(b.ctx, uri, &b.opts);
-		if (rc != M2M_OK) {
-			fprintf(stderr, "%s: cannot remove the key of device %u: %s\n",
-				progname, i, m2m_ctx_detail(b.ctx));
-			return 1;
-		}
 	}
 	m2m_csr_free(check);
 	free(csr_der);
