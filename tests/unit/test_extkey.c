@@ -3,7 +3,7 @@
  * Unit tests of the "m2m-ext" provider (lib/keystore/extkey.h), with a
  * software back-end standing in for a token: its sign callback signs the
  * digest with a default-provider private key.  For P-256, P-384 and
- * RSA-2048 (PKCS#1 and PSS): signatures that verify with the public key
+ * RSA-2048 (PKCS#1 and PSS; an RSA-3072 certificate once): signatures that verify with the public key
  * (one-shot, streamed, over a digest, a context reused and copied,
  * or made without the property query), verifying with the external key,
  * certificates, requests, CRLs and OCSP responses signed through
@@ -610,6 +610,32 @@ next:
 	ERR_clear_error();
 }
 
+/* RSA-3072, once: its key takes long to make. */
+UNIT_TEST(rsa3072_certificate_verifies)
+{
+	EVP_PKEY *ext = NULL, *pub = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	enum m2m_key_alg alg = M2M_KEY_EC_P256;
+	X509 *x = NULL;
+	int frees = 0;
+
+	if (!make_ext(M2M_KEY_RSA3072, &frees, &ext, &pub, NULL))
+		return;
+	CHECK_OK(m2m_pkey_alg(ctx, ext, &alg));
+	CHECK_EQ_INT(alg, M2M_KEY_RSA3072);
+	CHECK_EQ_INT(EVP_PKEY_get_size(ext), 384);
+	CHECK_OK(m2m_sign_ctx_new(ctx, ext, M2M_KEY_RSA3072, &mctx));
+	x = cert_of(ext);
+	CHECK(x && mctx && X509_sign_ctx(x, mctx) > 0 &&
+	      X509_verify(x, pub) == 1);
+	X509_free(x);
+	EVP_MD_CTX_free(mctx);
+	EVP_PKEY_free(ext);
+	EVP_PKEY_free(pub);
+	CHECK_EQ_INT(frees, 1);
+	ERR_clear_error();
+}
+
 /* ---- the key ------------------------------------------------------------ */
 
 UNIT_TEST(public_half_is_the_public_keys)
@@ -1144,6 +1170,7 @@ int main(void)
 		UNIT(sign_a_digest),
 		UNIT(one_context_many_signatures),
 		UNIT(certificate_request_and_crl_verify),
+		UNIT(rsa3072_certificate_verifies),
 		UNIT(public_half_is_the_public_keys),
 		UNIT(handle_freed_once_with_the_last_reference),
 		UNIT(failing_back_end_names_itself_in_the_detail),
