@@ -1107,8 +1107,8 @@ enum m2m_err m2m_extkey_new(struct m2m_ctx *ctx, EVP_PKEY *pub,
 		return m2m_error_prefix(ctx, "%s key", method->name);
 	if (alg == M2M_KEY_ED25519)
 		return m2m_error(ctx, M2M_ERR_UNSUPPORTED,
-				 "%s key: Ed25519 keys on a %s cannot sign yet (EC P-256, P-384, RSA 2048 or 3072 can)",
-				 method->name, method->name);
+				 "%s key: Ed25519 keys held outside the library cannot sign yet (EC P-256, P-384, RSA 2048 or 3072 can)",
+				 method->name);
 	rc = provider_load(ctx);
 	if (rc != M2M_OK)
 		return rc;
