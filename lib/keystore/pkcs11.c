@@ -1116,45 +1116,43 @@ static enum m2m_err wrap_key(struct m2m_ctx *ctx, struct m2m_pkcs11_state *st,
 
 /*
  * Key objects (private and public) with uri's CKA_ID, and those with its
- * CKA_LABEL, into obj[0..max); *n gets their number.
+ * CKA_LABEL, into obj[0..max); *n gets their number.  One search per
+ * attribute, whatever the class (a search costs a visit of every object
+ * on SoftHSM), then the few found are sorted by class.
  */
 static enum m2m_err find_keys(struct m2m_ctx *ctx, struct p11_token *t,
 			      const struct m2m_pkcs11_uri *uri,
 			      CK_OBJECT_HANDLE *obj, size_t max, size_t *n)
 {
-	static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY,
-						   CKO_PUBLIC_KEY };
-	CK_OBJECT_CLASS cls;
-	CK_ATTRIBUTE tmpl[2];
+	CK_ATTRIBUTE tmpl[1];
 	CK_OBJECT_HANDLE h[FIND_MAX];
+	CK_OBJECT_CLASS cls;
 	CK_ULONG got, j;
-	size_t c, pass, k;
+	size_t pass, k;
 	enum m2m_err rc;
 
 	*n = 0;
-	for (c = 0; c < 2; c++) {
-		cls = classes[c];
-		tmpl[0] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
-		for (pass = 0; pass < 2; pass++) {
-			if (pass == 0 && !(uri->has & M2M_P11_ID))
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 0 && !(uri->has & M2M_P11_ID))
+			continue;
+		if (pass == 1 && !(uri->has & M2M_P11_OBJECT))
+			continue;
+		tmpl[0] = pass == 0 ?
+			  (CK_ATTRIBUTE){ CKA_ID, (void *)uri->id,
+					  uri->id_len } :
+			  (CK_ATTRIBUTE){ CKA_LABEL, (void *)uri->object,
+					  uri->object_len };
+		rc = find(ctx, t, tmpl, 1, h, FIND_MAX, &got);
+		if (rc != M2M_OK)
+			return rc;
+		for (j = 0; j < got; j++) {
+			cls = get_ulong(t, h[j], CKA_CLASS, CKO_DATA);
+			if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY)
 				continue;
-			if (pass == 1 && !(uri->has & M2M_P11_OBJECT))
-				continue;
-			tmpl[1] = pass == 0 ?
-				  (CK_ATTRIBUTE){ CKA_ID, (void *)uri->id,
-						  uri->id_len } :
-				  (CK_ATTRIBUTE){ CKA_LABEL,
-						  (void *)uri->object,
-						  uri->object_len };
-			rc = find(ctx, t, tmpl, 2, h, FIND_MAX, &got);
-			if (rc != M2M_OK)
-				return rc;
-			for (j = 0; j < got; j++) {
-				for (k = 0; k < *n && obj[k] != h[j]; k++)
-					;
-				if (k == *n && *n < max)
-					obj[(*n)++] = h[j];
-			}
+			for (k = 0; k < *n && obj[k] != h[j]; k++)
+				;
+			if (k == *n && *n < max)
+				obj[(*n)++] = h[j];
 		}
 	}
 	return M2M_OK;
@@ -1168,7 +1166,7 @@ static enum m2m_err pkcs11_generate(struct m2m_ctx *ctx, const char *locator,
 	struct m2m_pkcs11_uri *uri = NULL;
 	struct m2m_pkcs11_state *st = NULL;
 	struct p11_token *t = NULL;
-	CK_OBJECT_HANDLE old[2 * 2 * FIND_MAX], made[2] = { CK_INVALID_HANDLE,
+	CK_OBJECT_HANDLE old[2 * FIND_MAX], made[2] = { CK_INVALID_HANDLE,
 							    CK_INVALID_HANDLE };
 	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_ULONG bits = alg == M2M_KEY_RSA3072 ? 3072 : 2048;
