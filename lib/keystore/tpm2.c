@@ -47,6 +47,9 @@ struct tpm2_conn {
 	unsigned refs;			/* ctx's list, plus one per key */
 	uint32_t nv_index_max;		/* TPM_PT_NV_INDEX_MAX, 0 until read */
 	uint32_t nv_buffer_max;		/* TPM_PT_NV_BUFFER_MAX, 0 until read */
+	unsigned can_make;		/* 1 << alg: TPM2_TestParms passed */
+	ESYS_TR parent;			/* the last parent used, kept open */
+	uint32_t parent_handle;		/* its handle; 0: none */
 };
 
 struct m2m_tpm2_state {
@@ -162,6 +165,7 @@ static enum m2m_err conn_get(struct m2m_ctx *ctx,
 		goto out;
 	}
 	c->refs = 1;
+	c->parent = ESYS_TR_NONE;
 	quiet_tss2_log();
 	trc = Tss2_TctiLdr_Initialize(conf, &c->tcti_ctx);
 	if (trc == TSS2_RC_SUCCESS)
@@ -290,11 +294,20 @@ static void tr_close(struct tpm2_conn *c, ESYS_TR *tr)
 	*tr = ESYS_TR_NONE;
 }
 
+static void parent_drop(struct tpm2_conn *c)
+{
+	tr_close(c, &c->parent);
+	c->parent_handle = 0;
+}
+
 /* Evict the persistent object *tr (owner authorisation set); closes *tr. */
 static TSS2_RC evict(struct tpm2_conn *c, ESYS_TR *tr, uint32_t handle)
 {
 	ESYS_TR gone = ESYS_TR_NONE;
 	TSS2_RC trc;
+
+	if (handle == c->parent_handle)
+		parent_drop(c);		/* no parent to keep any more */
 
 	trc = Esys_EvictControl(c->esys, ESYS_TR_RH_OWNER, *tr,
 				ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -632,6 +645,33 @@ static enum m2m_err make_srk(struct m2m_ctx *ctx, struct tpm2_conn *c,
 }
 
 /*
+ * The parent at handle, made (the SRK) if absent (owner authorisation
+ * set).  Kept open in c for the next key: a factory makes many under one
+ * SRK.  Borrowed.
+ */
+static enum m2m_err parent_get(struct m2m_ctx *ctx, struct tpm2_conn *c,
+			       uint32_t handle, ESYS_TR *out)
+{
+	enum m2m_err rc;
+	int used = 0;
+
+	*out = ESYS_TR_NONE;
+	if (c->parent_handle != handle) {
+		parent_drop(c);
+		rc = handle_used(ctx, c, handle, &used);
+		if (rc != M2M_OK)
+			return rc;
+		rc = used ? handle_open(ctx, c, handle, &c->parent) :
+		     make_srk(ctx, c, handle, &c->parent);
+		if (rc != M2M_OK)
+			return rc;
+		c->parent_handle = handle;
+	}
+	*out = c->parent;
+	return M2M_OK;
+}
+
+/*
  * A signing key's template: fixedTPM, fixedParent, sensitiveDataOrigin,
  * userWithAuth, sign, and no scheme, so that each signature chooses its
  * own (ECDSA, RSASSA or RSAPSS) and hash.
@@ -688,7 +728,7 @@ static enum m2m_err tpm2_generate(struct m2m_ctx *ctx, const char *locator,
 	TPM2B_PRIVATE *priv = NULL;
 	TPM2B_PUBLIC *pub = NULL;
 	ESYS_TR parent = ESYS_TR_NONE, obj = ESYS_TR_NONE;
-	ESYS_TR key = ESYS_TR_NONE;
+	ESYS_TR key = ESYS_TR_NONE;	/* parent: borrowed from c */
 	enum m2m_err rc;
 	TSS2_RC trc;
 	int used = 0, made = 0;
@@ -706,16 +746,19 @@ static enum m2m_err tpm2_generate(struct m2m_ctx *ctx, const char *locator,
 	rc = conn_get(ctx, opts, &c);
 	if (rc != M2M_OK)
 		goto out;
-	parms.type = tmpl.publicArea.type;
-	parms.parameters = tmpl.publicArea.parameters;
-	trc = Esys_TestParms(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-			     &parms);
-	if (trc != TSS2_RC_SUCCESS) {
-		rc = tss_error(ctx, tpm_rc(trc) ? M2M_ERR_UNSUPPORTED :
-			       M2M_ERR_BACKEND, trc,
-			       "this TPM cannot make %s keys",
-			       m2m_key_alg_name(alg));
-		goto out;
+	if (!(c->can_make & 1u << alg)) {
+		parms.type = tmpl.publicArea.type;
+		parms.parameters = tmpl.publicArea.parameters;
+		trc = Esys_TestParms(c->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+				     ESYS_TR_NONE, &parms);
+		if (trc != TSS2_RC_SUCCESS) {
+			rc = tss_error(ctx, tpm_rc(trc) ? M2M_ERR_UNSUPPORTED :
+				       M2M_ERR_BACKEND, trc,
+				       "this TPM cannot make %s keys",
+				       m2m_key_alg_name(alg));
+			goto out;
+		}
+		c->can_make |= 1u << alg;
 	}
 	rc = owner_auth(ctx, c, opts);
 	if (rc != M2M_OK)
@@ -740,11 +783,7 @@ static enum m2m_err tpm2_generate(struct m2m_ctx *ctx, const char *locator,
 			goto out;
 		}
 	}
-	rc = handle_used(ctx, c, u.parent, &used);
-	if (rc != M2M_OK)
-		goto out;
-	rc = used ? handle_open(ctx, c, u.parent, &parent) :
-	     make_srk(ctx, c, u.parent, &parent);
+	rc = parent_get(ctx, c, u.parent, &parent);
 	if (rc != M2M_OK)
 		goto out;
 	trc = Esys_Create(c->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE,
@@ -755,6 +794,7 @@ static enum m2m_err tpm2_generate(struct m2m_ctx *ctx, const char *locator,
 				ESYS_TR_NONE, ESYS_TR_NONE, priv, pub, &obj);
 	if (trc != TSS2_RC_SUCCESS) {
 		obj = ESYS_TR_NONE;
+		parent_drop(c);	/* perhaps gone: look again next time */
 		rc = tss_error(ctx, M2M_ERR_BACKEND, trc,
 			       "cannot create a %s key under 0x%08x",
 			       m2m_key_alg_name(alg), u.parent);
@@ -780,7 +820,6 @@ out:
 		    Esys_FlushContext(c->esys, obj) != TSS2_RC_SUCCESS)
 			tr_close(c, &obj);
 		tr_close(c, &key);
-		tr_close(c, &parent);
 	}
 	owner_auth_clear(c);
 	Esys_Free(priv);
