@@ -760,6 +760,63 @@ UNIT_TEST(time_per_device)
 	m2m_cert_free(cert);
 }
 
+/*
+ * With an owner password set (tpm2_changeauth), making and removing keys
+ * and storing certificates need it from auth_source; reading does not.
+ * Last: it changes the TPM for every later test.
+ */
+UNIT_TEST(owner_authorisation_from_a_source)
+{
+	struct m2m_key_opts opts = { 0 };
+	struct m2m_cert *cert = make_cert("owned", 2);
+	struct m2m_cert **list = NULL;
+	struct m2m_key *key = NULL;
+	size_t n = 0;
+
+	if (!on_path("tpm2_changeauth")) {
+		printf("# tpm2-tools not installed: owner auth not tested\n");
+		goto out;
+	}
+	m2m_ctx_free(ctx);
+	ctx = NULL;
+	setenv("TPM2TOOLS_TCTI", tcti, 1);
+	CHECK_EQ_INT(run_tool((const char *const[]){ "tpm2_changeauth", "-c",
+			      "o", "owner-secret-42", NULL }, NULL), 0);
+	if (m2m_ctx_new(&ctx) != M2M_OK) {
+		printf("Bail out! cannot make a context again\n");
+		exit(1);
+	}
+	CHECK_FAILS(m2m_key_generate(ctx, "tpm2:handle=0x81020020",
+				     M2M_KEY_EC_P256, NULL, &key),
+		    M2M_ERR_BACKEND, "cannot make the key persistent");
+	CHECK(strstr(m2m_ctx_detail(ctx), "owner-secret-42") == NULL);
+	CHECK_FAILS(m2m_key_load(ctx, "tpm2:handle=0x81020020", NULL, &key),
+		    M2M_ERR_NOT_FOUND, "no key at");
+	opts.auth_source = "pass:wrong";
+	CHECK_FAILS(m2m_cert_store(ctx, "tpm2:nv=0x01C90020", cert, NULL, 0,
+				   &opts), M2M_ERR_BACKEND,
+		    "cannot define NV index 0x01c90020");
+	CHECK(strstr(m2m_ctx_detail(ctx), "wrong") == NULL);
+	setenv("M2M_TEST_OWNER_AUTH", "owner-secret-42", 1);
+	opts.auth_source = "env:M2M_TEST_OWNER_AUTH";
+	CHECK_OK(m2m_key_generate(ctx, "tpm2:handle=0x81020020",
+				  M2M_KEY_EC_P256, &opts, &key));
+	CHECK_OK(m2m_cert_store(ctx, "tpm2:nv=0x01C90020", cert, NULL, 0,
+				&opts));
+	/* Reading needs no owner authorisation. */
+	CHECK_OK(m2m_cert_load(ctx, "tpm2:nv=0x01C90020", NULL, &list, &n));
+	CHECK_FAILS(m2m_key_remove(ctx, "tpm2:handle=0x81020020", NULL),
+		    M2M_ERR_BACKEND, "cannot evict");
+	CHECK_OK(m2m_key_remove(ctx, "tpm2:handle=0x81020020", &opts));
+	opts.auth_source = "env:M2M_TEST_UNSET_VARIABLE";
+	CHECK_FAILS(m2m_key_remove(ctx, "tpm2:handle=0x81020000", &opts),
+		    M2M_ERR_NOT_FOUND, "M2M_TEST_UNSET_VARIABLE");
+out:
+	m2m_cert_list_free(list, n);
+	m2m_key_free(key);
+	m2m_cert_free(cert);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -775,6 +832,7 @@ int main(void)
 		UNIT(too_big_and_chains_refused_leaving_nothing),
 		UNIT(tpm2_tools_read_what_we_wrote),
 		UNIT(time_per_device),
+		UNIT(owner_authorisation_from_a_source),
 	};
 	int rc;
 
