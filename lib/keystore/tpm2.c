@@ -63,7 +63,7 @@ struct tpm2_key {
 	uint32_t handle;
 };
 
-/* ---- errors ------------------------------------------------------------------ */
+/* ---- errors -------------------------------------------------------------- */
 
 /* The printf-formatted detail, ": ", and what tss2 says rc means. */
 __attribute__((format(printf, 4, 5)))
@@ -109,7 +109,7 @@ static void quiet_tss2_log(void)
 	setenv("TSS2_LOG", "all+NONE", 0);
 }
 
-/* ---- connections --------------------------------------------------------------- */
+/* ---- connections --------------------------------------------------------- */
 
 static void conn_put(struct tpm2_conn *c)
 {
@@ -317,7 +317,7 @@ static TSS2_RC evict(struct tpm2_conn *c, ESYS_TR *tr, uint32_t handle)
 	return trc;
 }
 
-/* ---- locators ------------------------------------------------------------------- */
+/* ---- locators ------------------------------------------------------------ */
 
 /* locator, which must be of kind (else M2M_ERR_USAGE), into *u. */
 static enum m2m_err parse(struct m2m_ctx *ctx, const char *locator,
@@ -339,7 +339,7 @@ static enum m2m_err parse(struct m2m_ctx *ctx, const char *locator,
 			 u->handle);
 }
 
-/* ---- keys -------------------------------------------------------------------------- */
+/* ---- keys ---------------------------------------------------------------- */
 
 static void tpm2_key_free(void *handle)
 {
@@ -912,7 +912,7 @@ out:
 	return rc;
 }
 
-/* ---- certificates in NV ------------------------------------------------------------ */
+/* ---- certificates in NV -------------------------------------------------- */
 
 /* TPM property prop (a TPM2_PT_ fixed property) into *v. */
 static enum m2m_err property(struct m2m_ctx *ctx, struct tpm2_conn *c,

@@ -64,7 +64,7 @@ static pid_t swtpm_pid = -1;
 		  m2m_ctx_detail(ctx)); \
 } while (0)
 
-/* ---- the software TPM ------------------------------------------------------ */
+/* ---- the software TPM ---------------------------------------------------- */
 
 /* Whether an executable name is on PATH. */
 static int on_path(const char *name)
@@ -234,7 +234,7 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* ---- certificates ------------------------------------------------------------ */
+/* ---- certificates -------------------------------------------------------- */
 
 /*
  * A self-signed P-256 certificate with nsan DNS names (about 600 bytes
@@ -290,7 +290,7 @@ out:
 	return cert;
 }
 
-/* ---- signing ------------------------------------------------------------------- */
+/* ---- signing ------------------------------------------------------------- */
 
 /*
  * Sign a message with key's EVP_PKEY (md; for RSA, pss or PKCS#1) and
@@ -362,7 +362,7 @@ static int csr_round_trip(const struct m2m_key *key)
 	return ok;
 }
 
-/* ---- tests ---------------------------------------------------------------------- */
+/* ---- tests --------------------------------------------------------------- */
 
 UNIT_TEST(locators_used_for_the_wrong_thing)
 {
