@@ -702,6 +702,8 @@ struct batch {
 	uint64_t first_lineno;
 	struct pending group[GROUP_MAX];
 	size_t ngroup;
+	char writable[4096];		/* an output of this group whose
+					   directory was found writable */
 	struct m2m_csrq *csrq;		/* NULL: requests are read in turn */
 	struct m2m_csv_row ahead_row;	/* the read-ahead's own */
 	struct row_ahead ahead[AHEAD_MAX];
@@ -869,6 +871,7 @@ static int group_release(struct batch *b)
 		b->group[i].cert = NULL;
 	}
 	b->ngroup = 0;
+	b->writable[0] = '\0';
 	return status;
 }
 
@@ -966,12 +969,17 @@ static int batch_row(struct batch *b, const struct row_ahead *ra)
 			 b->o->out_dir ? b->o->out_dir : ".", name,
 			 b->o->der ? "der" : "pem");
 	}
-	if (!dir_writable(pe->path)) {
-		/* Found out now, not after the certificate is recorded. */
-		snprintf(msg, sizeof(msg), "cannot write '%.1000s': %s",
-			 pe->path, strerror(errno));
-		row_error(b, lineno, dev.serial, ppid, msg);
-		goto out;
+	/* Once per directory and group: most batches write to one. */
+	if (!b->writable[0] || !m2m_same_dir(b->writable, pe->path)) {
+		if (!dir_writable(pe->path)) {
+			/* Found out now, not after the certificate is
+			 * recorded. */
+			snprintf(msg, sizeof(msg), "cannot write '%.1000s': %s",
+				 pe->path, strerror(errno));
+			row_error(b, lineno, dev.serial, ppid, msg);
+			goto out;
+		}
+		snprintf(b->writable, sizeof(b->writable), "%s", pe->path);
 	}
 	if (m2m_seen_find(b->seen_out, pe->path, strlen(pe->path), &first)) {
 		snprintf(msg, sizeof(msg), "output '%.1000s' is also line %llu's",
@@ -1197,7 +1205,9 @@ static int batch_rows(struct batch *b)
 
 	cli_progress_start(&b->pr, "rows", 0);
 	for (;;) {
-		read_ahead(b);
+		/* Half a window at a time: the thread is woken less often. */
+		if (b->nahead <= AHEAD_MAX / 2)
+			read_ahead(b);
 		if (b->nahead == 0)
 			break;
 		ra = &b->ahead[b->ahead_head];
