@@ -10,6 +10,7 @@
 
 #include <m2m/ca.h>
 #include <m2m/cert.h>
+#include <m2m/csrq.h>
 #include <m2m/ctx.h>
 #include <m2m/file.h>
 #include <m2m/hex.h>
@@ -677,6 +678,7 @@ out:
 /* ---- issue --batch ------------------------------------------------------------- */
 
 #define GROUP_MAX 256
+#define AHEAD_MAX 64	/* rows read ahead of the one being issued */
 
 /* One row's result, held until its group is committed, then reported. */
 struct pending {
@@ -688,6 +690,20 @@ struct pending {
 	char error[1280];
 	int existing;
 	char replaced[M2M_CERT_SERIAL_HEX];
+};
+
+/*
+ * A row read ahead, its request (if it names one) already in the queue:
+ * while a certificate is signed and recorded, the next requests are read
+ * and verified on the queue's thread.
+ */
+struct row_ahead {
+	enum m2m_err rc;		/* of reading the line */
+	uint64_t lineno;
+	size_t len;
+	int queued;			/* its request is in the queue */
+	char detail[1024];		/* rc != M2M_OK: why */
+	char line[M2M_LINE_MAX];
 };
 
 struct batch {
@@ -708,6 +724,13 @@ struct batch {
 	uint64_t first_lineno;
 	struct pending group[GROUP_MAX];
 	size_t ngroup;
+	char writable[4096];		/* an output of this group whose
+					   directory was found writable */
+	struct m2m_csrq *csrq;		/* NULL: requests are read in turn */
+	struct m2m_csv_row ahead_row;	/* the read-ahead's own */
+	struct row_ahead ahead[AHEAD_MAX];
+	size_t ahead_head, nahead;
+	int ahead_end;			/* nothing more to read */
 	uint64_t rows, issued, existing, failed;
 	struct cli_progress pr;
 };
@@ -870,6 +893,7 @@ static int group_release(struct batch *b)
 		b->group[i].cert = NULL;
 	}
 	b->ngroup = 0;
+	b->writable[0] = '\0';
 	return status;
 }
 
@@ -899,8 +923,7 @@ static int group_flush(struct batch *b)
  * One row into the open group.  Returns 0 (issued or reported), or an
  * exit status for a failure that ends the batch.
  */
-static int batch_row(struct batch *b, const char *line, size_t len,
-		     uint64_t lineno)
+static int batch_row(struct batch *b, const struct row_ahead *ra)
 {
 	struct m2m_device dev;
 	struct m2m_issue_request req;
@@ -912,16 +935,24 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 	unsigned char *buf = NULL;
 	char ppid[M2M_PPID_HEX_MAX], name[M2M_SERIAL_MAX + 1], msg[1200];
 	const char *profile = b->o->profile, *made_key = NULL;
+	char csr_detail[1024];
 	size_t n = 0;
-	uint64_t first;
+	uint64_t first, lineno = ra->lineno;
 	int status = 0;
-	enum m2m_err rc;
+	enum m2m_err rc, csr_rc = M2M_OK;
 
+	if (ra->queued) {
+		/* Taken out whatever becomes of the row: the queue is in
+		 * row order. */
+		csr_rc = m2m_csrq_pop(b->ctx, b->csrq, &csr);
+		snprintf(csr_detail, sizeof(csr_detail), "%s",
+			 csr_rc == M2M_OK ? "" : m2m_ctx_detail(b->ctx));
+	}
 	ppid[0] = '\0';
 	dev.serial[0] = '\0';
-	rc = b->json ? m2m_json_split(b->ctx, &b->row, line, len, b->names,
-				      b->nnames) :
-	     m2m_csv_split(b->ctx, &b->row, line, len);
+	rc = b->json ? m2m_json_split(b->ctx, &b->row, ra->line, ra->len,
+				      b->names, b->nnames) :
+	     m2m_csv_split(b->ctx, &b->row, ra->line, ra->len);
 	if (rc == M2M_OK)
 		rc = m2m_manifest_row(b->ctx, &b->m, &b->row, &dev);
 	if (rc == M2M_OK)
@@ -930,19 +961,19 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 	if (rc != M2M_OK) {
 		/* The serial, when the row got as far as reading it. */
 		row_error(b, lineno, dev.serial, "", m2m_ctx_detail(b->ctx));
-		return 0;
+		goto out;
 	}
 	if (m2m_seen_find(b->seen_ppid, ppid, strlen(ppid), &first)) {
 		snprintf(msg, sizeof(msg), "duplicate ppid %s (first on line %llu)",
 			 ppid, (unsigned long long)first);
 		row_error(b, lineno, dev.serial, ppid, msg);
-		return 0;
+		goto out;
 	}
 	if (m2m_seen_find(b->seen_serial, dev.serial, dev.serial_len, &first)) {
 		snprintf(msg, sizeof(msg), "duplicate serial '%s' (first on line %llu)",
 			 dev.serial, (unsigned long long)first);
 		row_error(b, lineno, dev.serial, ppid, msg);
-		return 0;
+		goto out;
 	}
 	if (b->profile_col >= 0 && b->row.len[b->profile_col])
 		profile = b->row.field[b->profile_col];
@@ -960,28 +991,40 @@ static int batch_row(struct batch *b, const char *line, size_t len,
 			 b->o->out_dir ? b->o->out_dir : ".", name,
 			 b->o->der ? "der" : "pem");
 	}
-	if (!dir_writable(pe->path)) {
-		/* Found out now, not after the certificate is recorded. */
-		snprintf(msg, sizeof(msg), "cannot write '%.1000s': %s",
-			 pe->path, strerror(errno));
-		row_error(b, lineno, dev.serial, ppid, msg);
-		return 0;
+	/* Once per directory and group: most batches write to one. */
+	if (!b->writable[0] || !m2m_same_dir(b->writable, pe->path)) {
+		if (!dir_writable(pe->path)) {
+			/* Found out now, not after the certificate is
+			 * recorded. */
+			snprintf(msg, sizeof(msg), "cannot write '%.1000s': %s",
+				 pe->path, strerror(errno));
+			row_error(b, lineno, dev.serial, ppid, msg);
+			goto out;
+		}
+		snprintf(b->writable, sizeof(b->writable), "%s", pe->path);
 	}
 	if (m2m_seen_find(b->seen_out, pe->path, strlen(pe->path), &first)) {
 		snprintf(msg, sizeof(msg), "output '%.1000s' is also line %llu's",
 			 pe->path, (unsigned long long)first);
 		row_error(b, lineno, dev.serial, ppid, msg);
-		return 0;
+		goto out;
 	}
 	if (b->csr_col >= 0 && b->row.len[b->csr_col]) {
 		const char *path = b->row.field[b->csr_col];
 
-		rc = m2m_file_read(b->ctx, path, CERT_FILE_MAX, &buf, &n);
-		if (rc == M2M_OK)
-			rc = m2m_csr_parse(b->ctx, buf, n, &csr);
-		if (rc != M2M_OK) {
-			snprintf(msg, sizeof(msg), "request '%.200s': %s", path,
+		if (ra->queued) {
+			rc = csr_rc;
+		} else {
+			rc = m2m_file_read(b->ctx, path, CERT_FILE_MAX, &buf,
+					   &n);
+			if (rc == M2M_OK)
+				rc = m2m_csr_parse(b->ctx, buf, n, &csr);
+			snprintf(csr_detail, sizeof(csr_detail), "%s",
 				 m2m_ctx_detail(b->ctx));
+		}
+		if (rc != M2M_OK) {
+			snprintf(msg, sizeof(msg), "request '%.200s': %.980s", path,
+				 csr_detail);
 			row_error(b, lineno, dev.serial, ppid, msg);
 			goto out;
 		}
@@ -1115,47 +1158,98 @@ static int batch_header(struct batch *b)
 	return 0;
 }
 
-static int batch_rows(struct batch *b)
+/*
+ * Read rows until AHEAD_MAX are waiting or the manifest ends, and queue
+ * the requests they name.  Lines that cannot be read are kept as they
+ * are, to be reported in their turn.
+ */
+static void read_ahead(struct batch *b)
 {
+	struct row_ahead *ra;
 	const char *line;
+	const struct m2m_csv_row *r = &b->ahead_row;
 	size_t len;
 	uint64_t lineno;
 	enum m2m_err rc;
-	int status = 0;
 
-	cli_progress_start(&b->pr, "rows", 0);
-	for (;;) {
+	while (!b->ahead_end && b->nahead < AHEAD_MAX) {
 		if (b->first) {
 			/* JSON lines: the line read for the header is a row. */
 			rc = M2M_OK;
 			line = b->first;
 			len = b->first_len;
 			lineno = b->first_lineno;
-			b->first_len = 0;
 		} else {
 			rc = m2m_lines_next(b->ctx, b->lines, &line, &len,
 					    &lineno);
 		}
-		if (rc == M2M_ERR_INVALID) {
-			b->rows++;
-			row_error(b, lineno, "", "", m2m_ctx_detail(b->ctx));
-		} else if (rc != M2M_OK) {
-			status = cli_fail(b->ctx, rc, "cannot read '%s'", b->name);
+		if (rc == M2M_OK && !line) {
+			b->ahead_end = 1;
 			break;
-		} else if (!line) {
-			break;
-		} else if (len == 0) {
+		}
+		if (rc == M2M_OK && len == 0)
 			continue;
+		ra = &b->ahead[(b->ahead_head + b->nahead++) % AHEAD_MAX];
+		ra->rc = rc;
+		ra->lineno = lineno;
+		ra->len = 0;
+		ra->queued = 0;
+		if (rc != M2M_OK) {
+			snprintf(ra->detail, sizeof(ra->detail), "%s",
+				 m2m_ctx_detail(b->ctx));
+			b->ahead_end = rc != M2M_ERR_INVALID;
+			continue;
+		}
+		memcpy(ra->line, line, len);
+		ra->len = len;
+		if (line == b->first) {
+			free(b->first);
+			b->first = NULL;
+		}
+		if (!b->csrq)
+			continue;
+		rc = b->json ? m2m_json_split(b->ctx, &b->ahead_row, ra->line,
+					      ra->len, b->names, b->nnames) :
+		     m2m_csv_split(b->ctx, &b->ahead_row, ra->line, ra->len);
+		/* A row the queue cannot take reads its request in turn. */
+		ra->queued = rc == M2M_OK && (size_t)b->csr_col < r->n &&
+			     r->len[b->csr_col] &&
+			     m2m_csrq_push(b->ctx, b->csrq,
+					   r->field[b->csr_col]) == M2M_OK;
+	}
+}
+
+static int batch_rows(struct batch *b)
+{
+	const struct row_ahead *ra;
+	enum m2m_err rc;
+	int status = 0;
+
+	cli_progress_start(&b->pr, "rows", 0);
+	for (;;) {
+		/* Half a window at a time: the thread is woken less often. */
+		if (b->nahead <= AHEAD_MAX / 2)
+			read_ahead(b);
+		if (b->nahead == 0)
+			break;
+		ra = &b->ahead[b->ahead_head];
+		if (ra->rc == M2M_ERR_INVALID) {
+			b->rows++;
+			row_error(b, ra->lineno, "", "", ra->detail);
+		} else if (ra->rc != M2M_OK) {
+			fflush(stdout);
+			cli_error("cannot read '%s': %s", b->name,
+				  ra->detail[0] ? ra->detail :
+				  m2m_strerror(ra->rc));
+			status = cli_exit_status(ra->rc);
 		} else {
 			b->rows++;
-			status = batch_row(b, line, len, lineno);
-			if (line == b->first) {
-				free(b->first);
-				b->first = NULL;
-			}
-			if (status)
-				break;
+			status = batch_row(b, ra);
 		}
+		b->ahead_head = (b->ahead_head + 1) % AHEAD_MAX;
+		b->nahead--;
+		if (status)
+			break;
 		if (b->ngroup == GROUP_MAX) {
 			status = group_flush(b);
 			if (status)
@@ -1211,6 +1305,10 @@ static int issue_batch(struct m2m_ctx *ctx, const struct issue_opts *o)
 	status = open_ca(ctx, &o->c, M2M_CA_NEED_KEY, &b->ca);
 	if (status)
 		goto out;
+	/* Without its thread, requests are read in turn: slower, the same. */
+	if (b->csr_col >= 0 &&
+	    m2m_csrq_new(ctx, AHEAD_MAX, CERT_FILE_MAX, &b->csrq) != M2M_OK)
+		b->csrq = NULL;
 	rc = m2m_ca_group_begin(ctx, b->ca);
 	if (rc != M2M_OK) {
 		status = cli_fail(ctx, rc, "cannot open the ledger");
@@ -1248,6 +1346,7 @@ out:
 
 		for (i = 0; i < b->ngroup; i++)
 			m2m_cert_free(b->group[i].cert);
+		m2m_csrq_free(b->csrq);
 		m2m_ca_close(b->ca);
 		free(b->first);
 		m2m_lines_free(b->lines);

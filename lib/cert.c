@@ -520,7 +520,7 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 	       sigl;
 	EVP_PKEY *pkey = NULL;
 	EVP_MD_CTX *mctx = NULL;
-	const EVP_MD *md;
+	const char *md;
 	int p384, ok;
 
 	if (m2m_der_read(der, c->der_len, &off, 0x30, &req, &reql) < 0 ||
@@ -562,17 +562,22 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 	    go != sigalgl)
 		return 0;
 	if (oid_is(oid, oidl, oid_ecdsa_sha256, sizeof(oid_ecdsa_sha256)))
-		md = m2m_ctx_md(ctx, 256);
+		md = "SHA256";
 	else if (oid_is(oid, oidl, oid_ecdsa_sha384, sizeof(oid_ecdsa_sha384)))
-		md = m2m_ctx_md(ctx, 384);
+		md = "SHA384";
 	else
 		return 0;
 
 	/* The key from its curve and point (checked to be on the curve). */
-	if (!md || m2m_ctx_ec_key(ctx, p384, pk + 1, pkl - 1, &pkey) != M2M_OK)
+	if (m2m_ctx_ec_key(ctx, p384, pk + 1, pkl - 1, &pkey) != M2M_OK)
 		goto nope;
+	/*
+	 * In the key's own library context: with the default one, OpenSSL
+	 * would export the key to that context's provider for every request.
+	 */
 	mctx = EVP_MD_CTX_new();
-	if (!mctx || EVP_DigestVerifyInit(mctx, NULL, md, NULL, pkey) != 1)
+	if (!mctx || EVP_DigestVerifyInit_ex(mctx, NULL, md, ctx->libctx, NULL,
+					     pkey, NULL) != 1)
 		goto nope;
 	/* The signature covers the DER of certificationRequestInfo. */
 	ok = EVP_DigestVerify(mctx, sig + 1, sigl - 1, req + cri_at,

@@ -43,6 +43,19 @@ out:
 	return rc;
 }
 
+enum m2m_err m2m_ctx_new_sibling(const struct m2m_ctx *parent,
+				 struct m2m_ctx **out)
+{
+	struct m2m_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	*out = ctx;
+	if (!ctx)
+		return M2M_ERR_NOMEM;
+	ctx->libctx = parent->libctx;
+	ctx->borrowed = 1;
+	return M2M_OK;
+}
+
 void m2m_ctx_free(struct m2m_ctx *ctx)
 {
 	if (!ctx)
@@ -53,9 +66,11 @@ void m2m_ctx_free(struct m2m_ctx *ctx)
 	EVP_MD_free(ctx->sha384);
 	EVP_PKEY_free(ctx->ec_curve[0]);
 	EVP_PKEY_free(ctx->ec_curve[1]);
-	if (ctx->default_provider)
-		OSSL_PROVIDER_unload(ctx->default_provider);
-	OSSL_LIB_CTX_free(ctx->libctx);
+	if (!ctx->borrowed) {
+		if (ctx->default_provider)
+			OSSL_PROVIDER_unload(ctx->default_provider);
+		OSSL_LIB_CTX_free(ctx->libctx);
+	}
 	free(ctx);
 }
 

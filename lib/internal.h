@@ -17,8 +17,10 @@ struct m2m_pkcs11_state;	/* lib/keystore/pkcs11.c */
 struct m2m_tpm2_state;		/* lib/keystore/tpm2.c */
 
 struct m2m_ctx {
-	struct ossl_lib_ctx_st *libctx;	/* OSSL_LIB_CTX, owned */
+	struct ossl_lib_ctx_st *libctx;	/* OSSL_LIB_CTX, owned unless
+					   borrowed is set */
 	void *default_provider;		/* OSSL_PROVIDER, loaded in libctx */
+	int borrowed;			/* libctx is another context's */
 	struct evp_md_st *sha256, *sha384;	/* fetched on first use */
 	struct evp_pkey_st *ec_curve[2];	/* P-256, P-384 parameters */
 	void *ext_provider;		/* OSSL_PROVIDER "m2m-ext" (extkey.c),
@@ -44,6 +46,15 @@ enum m2m_err m2m_error(struct m2m_ctx *ctx, enum m2m_err err,
 enum m2m_err m2m_error_ossl(struct m2m_ctx *ctx, enum m2m_err err,
 			    const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * A context for another thread that uses parent's library context (so
+ * that what it makes can be used and freed with parent's) and has
+ * everything else of its own.  parent must outlive it.  Caller owns *out;
+ * free with m2m_ctx_free().  M2M_ERR_NOMEM (no detail) on failure.
+ */
+enum m2m_err m2m_ctx_new_sibling(const struct m2m_ctx *parent,
+				 struct m2m_ctx **out);
 
 /*
  * SHA-256 (bits 256) or SHA-384 (384) of ctx's library context, fetched

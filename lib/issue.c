@@ -248,8 +248,9 @@ struct issue_plan {
 	char ppid_hex[M2M_PPID_HEX_MAX];
 	char device_serial[M2M_SERIAL_MAX + 1];
 	size_t hwmodule_len;		/* ldevid: the IDevID's, DER; 0 none */
-	X509_NAME *subject;		/* owned */
-	char subject_text[1024];
+	X509_NAME *subject;		/* owned; NULL: the profile's */
+	int add_serial;			/* subject gets device_serial */
+	char subject_text[1024];	/* made by build() */
 	char vouched_by[M2M_CERT_SERIAL_HEX];
 	int64_t now;
 	/* Large buffers last: plan() clears only what comes before them. */
@@ -436,9 +437,6 @@ static enum m2m_err plan(struct m2m_ctx *ctx, struct m2m_ca *ca,
 				 prof->name, m2m_key_alg_name(pl->alg),
 				 o ? allowed : "none");
 	}
-	pl->subject = X509_NAME_dup(pl->pc->subject);
-	if (!pl->subject)
-		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 	if (prof->type == M2M_PROFILE_LDEVID) {
 		if (!req->idevid)
 			return m2m_error(ctx, M2M_ERR_INVALID,
@@ -475,15 +473,8 @@ static enum m2m_err plan(struct m2m_ctx *ctx, struct m2m_ca *ca,
 					 pl->ppid_len);
 		memcpy(pl->device_serial, pl->ppid_hex, 2 * pl->ppid_len + 1);
 	}
-	if (pl->device_serial[0] &&
-	    (prof->type == M2M_PROFILE_IDEVID || prof->subject[0]) &&
-	    !X509_NAME_add_entry_by_NID(pl->subject, NID_serialNumber,
-					V_ASN1_PRINTABLESTRING,
-					(unsigned char *)pl->device_serial,
-					-1, -1, 0))
-		return m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
-				      "cannot add the serialNumber");
-	m2m_name_text(pl->subject, pl->subject_text, sizeof(pl->subject_text));
+	pl->add_serial = pl->device_serial[0] &&
+			 (prof->type == M2M_PROFILE_IDEVID || prof->subject[0]);
 	return request_names(ctx, req, pl);
 }
 
@@ -563,9 +554,14 @@ static int add_ext(X509 *x, X509_EXTENSION *ext, int owned)
 	return ok;
 }
 
+/*
+ * The subject is made in place, in the certificate: a copy of an
+ * X509_NAME costs as much as signing (OpenSSL re-parses it and makes its
+ * canonical form), so the profile's is copied once, not twice.
+ */
 static enum m2m_err build(struct m2m_ctx *ctx, struct m2m_ca *ca,
 			  const struct m2m_issue_request *req,
-			  const struct issue_plan *pl, struct m2m_cert **out)
+			  struct issue_plan *pl, struct m2m_cert **out)
 {
 	const struct m2m_profile *prof = pl->prof;
 	unsigned char serial[16];
@@ -583,8 +579,18 @@ static enum m2m_err build(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	ok = x && X509_set_version(x, X509_VERSION_3) &&
 	     ASN1_STRING_set(X509_get_serialNumber(x), serial, sizeof(serial)) &&
 	     X509_set_issuer_name(x, X509_get_subject_name(m2m_cert_x509(ca->cert))) &&
-	     X509_set_subject_name(x, pl->subject) &&
+	     X509_set_subject_name(x, pl->subject ? pl->subject :
+				   pl->pc->subject) &&
+	     (!pl->add_serial ||
+	      X509_NAME_add_entry_by_NID(X509_get_subject_name(x),
+					 NID_serialNumber,
+					 V_ASN1_PRINTABLESTRING,
+					 (unsigned char *)pl->device_serial,
+					 -1, -1, 0)) &&
 	     ASN1_TIME_set(X509_getm_notBefore(x), (time_t)pl->now);
+	if (ok)
+		m2m_name_text(X509_get_subject_name(x), pl->subject_text,
+			      sizeof(pl->subject_text));
 	if (ok && prof->lifetime_days == 0) {
 		ok = ASN1_TIME_set_string(X509_getm_notAfter(x),
 					  "99991231235959Z");
