@@ -508,3 +508,58 @@ void cli_progress_end(struct cli_progress *pr, uint64_t done, uint64_t failed)
 	progress_draw(pr, done, failed, now());
 	fputc('\n', stderr);
 }
+
+/* ---- commands made of subcommands -------------------------------------------- */
+
+static void main_help(FILE *f, const char *about,
+		      const struct cli_subcommand *subs, size_t nsubs)
+{
+	size_t i;
+	int k, first = 1;
+
+	for (i = 0; i < nsubs; i++)
+		for (k = 0; subs[i].cmd->usage[k]; k++) {
+			fprintf(f, "%s %s\n", first ? "usage:" : "   or:",
+				subs[i].cmd->usage[k]);
+			first = 0;
+		}
+	fprintf(f, "\n%s\nOptions:\n"
+		"  -h, --help                show this help and exit\n"
+		"  -V, --version             show the version and exit\n",
+		about);
+}
+
+int cli_main(const char *name, const char *about,
+	     const struct cli_subcommand *subs, size_t nsubs, int argc,
+	     char **argv)
+{
+	struct m2m_ctx *ctx = NULL;
+	enum m2m_err rc;
+	size_t i;
+	int status;
+
+	cli_init(name);
+	if (argc < 2) {
+		main_help(stderr, about, subs, nsubs);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		main_help(stdout, about, subs, nsubs);
+		return cli_finish_stdout(CLI_EXIT_OK);
+	}
+	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("%s %s\n", name, m2m_version());
+		return cli_finish_stdout(CLI_EXIT_OK);
+	}
+	for (i = 0; i < nsubs; i++)
+		if (strcmp(argv[1], subs[i].name) == 0)
+			break;
+	if (i == nsubs)
+		cli_usage_error("unknown command '%s'", argv[1]);
+	rc = m2m_ctx_new(&ctx);
+	if (rc != M2M_OK)
+		return cli_fail(NULL, rc, "cannot initialise");
+	status = subs[i].run(ctx, argc, argv);
+	m2m_ctx_free(ctx);
+	return status;
+}

@@ -56,6 +56,23 @@ struct cli_command {
 /* Set the program name used in every message ("m2m-idgen").  Call first. */
 void cli_init(const char *progname);
 
+/* One subcommand of a command with several ("m2m-ca issue ..."). */
+struct cli_subcommand {
+	const char *name;
+	int (*run)(struct m2m_ctx *ctx, int argc, char **argv);
+	const struct cli_command *cmd;
+};
+
+/*
+ * The main() of a command made of subcommands: cli_init(progname), then
+ * -h/--help (every subcommand's usage lines, then about, a paragraph
+ * ending in a newline), -V/--version, an unknown subcommand (exit 2), or
+ * the subcommand's run with a fresh context.  Returns the exit status.
+ */
+int cli_main(const char *progname, const char *about,
+	     const struct cli_subcommand *subs, size_t nsubs, int argc,
+	     char **argv);
+
 /* The program name given to cli_init(). */
 const char *cli_progname(void);
 

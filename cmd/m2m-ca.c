@@ -2146,11 +2146,7 @@ static int cmd_audit(struct m2m_ctx *ctx, int argc, char **argv)
 
 /* ---- main --------------------------------------------------------------------- */
 
-static const struct {
-	const char *name;
-	int (*run)(struct m2m_ctx *, int, char **);
-	const struct cli_command *cmd;
-} subcommands[] = {
+static const struct cli_subcommand subcommands[] = {
 	{ "init", cmd_init, &init_cmd },
 	{ "issue", cmd_issue, &issue_cmd },
 	{ "revoke", cmd_revoke, &revoke_cmd },
@@ -2165,54 +2161,12 @@ static const struct {
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
 
-static void top_help(FILE *f)
-{
-	size_t i;
-	int k, first = 1;
-
-	for (i = 0; i < NSUB; i++)
-		for (k = 0; subcommands[i].cmd->usage[k]; k++) {
-			fprintf(f, "%s %s\n", first ? "usage:" : "   or:",
-				subcommands[i].cmd->usage[k]);
-			first = 0;
-		}
-	fprintf(f, "\nCertificate authorities for device identities (IEEE 802.1AR IDevIDs\n"
-		"and LDevIDs) with a crash-safe ledger and a tamper-evident audit log.\n"
-		"'m2m-ca COMMAND --help' shows a command's options; see m2m-ca(1).\n"
-		"\nOptions:\n"
-		"  -h, --help                show this help and exit\n"
-		"  -V, --version             show the version and exit\n");
-}
+static const char about[] =
+	"Certificate authorities for device identities (IEEE 802.1AR IDevIDs\n"
+	"and LDevIDs) with a crash-safe ledger and a tamper-evident audit log.\n"
+	"'m2m-ca COMMAND --help' shows a command's options; see m2m-ca(1).\n";
 
 int main(int argc, char **argv)
 {
-	struct m2m_ctx *ctx = NULL;
-	enum m2m_err rc;
-	size_t i;
-	int status;
-
-	cli_init("m2m-ca");
-	if (argc < 2) {
-		top_help(stderr);
-		return CLI_EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		top_help(stdout);
-		return cli_finish_stdout(CLI_EXIT_OK);
-	}
-	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
-		printf("m2m-ca %s\n", m2m_version());
-		return cli_finish_stdout(CLI_EXIT_OK);
-	}
-	for (i = 0; i < NSUB; i++)
-		if (strcmp(argv[1], subcommands[i].name) == 0)
-			break;
-	if (i == NSUB)
-		cli_usage_error("unknown command '%s'", argv[1]);
-	rc = m2m_ctx_new(&ctx);
-	if (rc != M2M_OK)
-		return cli_fail(NULL, rc, "cannot initialise");
-	status = subcommands[i].run(ctx, argc, argv);
-	m2m_ctx_free(ctx);
-	return status;
+	return cli_main("m2m-ca", about, subcommands, NSUB, argc, argv);
 }

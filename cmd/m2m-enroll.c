@@ -610,11 +610,7 @@ out:
 
 /* ---- main ------------------------------------------------------------------ */
 
-static const struct {
-	const char *name;
-	int (*run)(struct m2m_ctx *, int, char **);
-	const struct cli_command *cmd;
-} subcommands[] = {
+static const struct cli_subcommand subcommands[] = {
 	{ "keygen", cmd_keygen, &keygen_cmd },
 	{ "csr", cmd_csr, &csr_cmd },
 	{ "install", cmd_install, &install_cmd },
@@ -623,56 +619,13 @@ static const struct {
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
 
-static void top_help(FILE *f)
-{
-	size_t i;
-	int k, first = 1;
-
-	for (i = 0; i < NSUB; i++)
-		for (k = 0; subcommands[i].cmd->usage[k]; k++) {
-			fprintf(f, "%s %s\n", first ? "usage:" : "   or:",
-				subcommands[i].cmd->usage[k]);
-			first = 0;
-		}
-	fprintf(f, "\nKeys and certificates in devices: a key made inside a TPM, a PKCS#11\n"
-		"token or a file, a request signed by it, the certificate and chain\n"
-		"installed and read back.  Locations are URIs: file:PATH (or a path),\n"
-		"pkcs11:... (RFC 7512), tpm2:handle=0x81020000, tpm2:nv=0x01C90000.\n"
-		"'m2m-enroll COMMAND --help' shows a command's options; see m2m-enroll(1).\n"
-		"\nOptions:\n"
-		"  -h, --help                show this help and exit\n"
-		"  -V, --version             show the version and exit\n");
-}
+static const char about[] =
+	"Keys and certificates in devices: a key made inside a TPM, a PKCS#11\n"
+	"token or a file, a request signed by it, the certificate and chain\n"
+	"installed and read back.  Locations are URIs: file:PATH (or a path),\n"
+	"pkcs11:... (RFC 7512), tpm2:handle=0x81020000, tpm2:nv=0x01C90000.\n";
 
 int main(int argc, char **argv)
 {
-	struct m2m_ctx *ctx = NULL;
-	enum m2m_err rc;
-	size_t i;
-	int status;
-
-	cli_init("m2m-enroll");
-	if (argc < 2) {
-		top_help(stderr);
-		return CLI_EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		top_help(stdout);
-		return cli_finish_stdout(CLI_EXIT_OK);
-	}
-	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
-		printf("m2m-enroll %s\n", m2m_version());
-		return cli_finish_stdout(CLI_EXIT_OK);
-	}
-	for (i = 0; i < NSUB; i++)
-		if (strcmp(argv[1], subcommands[i].name) == 0)
-			break;
-	if (i == NSUB)
-		cli_usage_error("unknown command '%s'", argv[1]);
-	rc = m2m_ctx_new(&ctx);
-	if (rc != M2M_OK)
-		return cli_fail(NULL, rc, "cannot initialise");
-	status = subcommands[i].run(ctx, argc, argv);
-	m2m_ctx_free(ctx);
-	return status;
+	return cli_main("m2m-enroll", about, subcommands, NSUB, argc, argv);
 }
