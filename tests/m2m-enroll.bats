@@ -310,18 +310,24 @@ here() {
 }
 
 @test "a PIN in a pkcs11: URI is warned about and never printed" {
-	run --separate-stderr m2m-enroll keygen --key 'pkcs11:token=factory;object=idevid?pin-value=123456&module-name=softhsm2'
-	assert_failure 3
+	run --separate-stderr m2m-enroll keygen --key 'pkcs11:token=factory;object=idevid?pin-value=123456&module-path=/nonexistent/libnone.so'
+	assert_failure 5
 	assert_output ''
 	assert_equal "${#stderr_lines[@]}" 2
 	assert_equal "${stderr_lines[0]}" 'm2m-enroll: warning: --key with pin-value shows the PIN to other users; prefer pin-source or --passin'
-	[[ ${stderr_lines[1]} == "m2m-enroll: cannot generate a key at 'pkcs11:token=factory;object=idevid?pin-value=***&module-name=softhsm2': "* ]] ||
+	[[ ${stderr_lines[1]} == "m2m-enroll: cannot generate a key at 'pkcs11:token=factory;object=idevid?pin-value=***&module-path=/nonexistent/libnone.so': cannot load PKCS#11 module '/nonexistent/libnone.so': "* ]] ||
 		fail "${stderr_lines[1]}"
 	[[ $stderr != *123456* ]] || fail "the PIN shows: $stderr"
-	run --separate-stderr m2m-enroll show --key "$F/dev.key" --cert 'pkcs11:object=idevid;pin-value=987654'
+	# In the path by mistake: hidden where the URI is quoted in the
+	# detail too, and the reason after it kept.
+	run --separate-stderr m2m-enroll show --key "$F/dev.key" --cert "pkcs11:object=idevid;pin-value=98'7654"
 	assert_failure 3
-	[[ $stderr != *987654* ]] || fail "the PIN shows: $stderr"
-	assert_stderr_line 'm2m-enroll: warning: --cert with pin-value shows the PIN to other users; prefer pin-source or --passin'
+	assert_output ''
+	assert_stderr - <<-'EOF'
+		m2m-enroll: warning: --cert with pin-value shows the PIN to other users; prefer pin-source or --passin
+		m2m-enroll: cannot load the certificate 'pkcs11:object=idevid;pin-value=***': invalid PKCS#11 URI 'pkcs11:object=idevid;pin-value=***': 'pin-value' belongs in the query (after '?')
+	EOF
+	[[ $stderr != *7654* ]] || fail "the PIN shows: $stderr"
 }
 
 # ---- csr -----------------------------------------------------------------------
