@@ -292,21 +292,31 @@ here() {
 	assert_equal "$(here)" ''
 }
 
-# ---- back-ends this version does not have ------------------------------------------
+# ---- token and TPM that are not there ------------------------------------------------
+# (tests/m2m-enroll-pkcs11.bats and tests/m2m-enroll-tpm2.bats use real
+# ones; these need neither, and reach no TCP port.)
 
-@test "pkcs11: and tpm2: locations are refused with exit 3, naming the URI" {
-	run --separate-stderr m2m-enroll keygen --key 'pkcs11:token=factory;object=idevid' --passin env:PIN
-	assert_error 3 "m2m-enroll: cannot generate a key at 'pkcs11:token=factory;object=idevid': 'pkcs11:token=factory;object=idevid': pkcs11: locations are not supported by this build yet"
-	run --separate-stderr m2m-enroll keygen --key tpm2:handle=0x81020000 --tcti swtpm:port=2321 --auth env:OWNER
-	assert_error 3 "m2m-enroll: cannot generate a key at 'tpm2:handle=0x81020000': 'tpm2:handle=0x81020000': tpm2: locations are not supported by this build yet"
-	run --separate-stderr m2m-enroll csr --key tpm2:handle=0x81020000
-	assert_error 3 "m2m-enroll: cannot load the key 'tpm2:handle=0x81020000': 'tpm2:handle=0x81020000': tpm2: locations are not supported by this build yet"
-	M2M_TCTI=swtpm:port=2321 run --separate-stderr m2m-enroll show --key 'pkcs11:object=idevid'
-	assert_error 3 "m2m-enroll: cannot load the key 'pkcs11:object=idevid': 'pkcs11:object=idevid': pkcs11: locations are not supported by this build yet"
-	run --separate-stderr m2m-enroll install --cert tpm2:nv=0x01C90000 --in "$F/dev.crt"
-	assert_error 3 "m2m-enroll: cannot store the certificate at 'tpm2:nv=0x01C90000': 'tpm2:nv=0x01C90000': tpm2: locations are not supported by this build yet"
-	run --separate-stderr m2m-enroll show --key "$F/dev.key" --cert 'pkcs11:object=idevid'
-	assert_error 3 "m2m-enroll: cannot load the certificate 'pkcs11:object=idevid': 'pkcs11:object=idevid': pkcs11: locations are not supported by this build yet"
+@test "a PKCS#11 module or a TPM that is not there: exit 5, naming the location; nothing made" {
+	local nm=module-path=/nonexistent/libnone.so nt=swtpm:path=/nonexistent/sock
+	local tpm="cannot reach the TPM at '$nt': tcti:IO failure"
+	local mod="cannot load PKCS#11 module '/nonexistent/libnone.so': "
+	run --separate-stderr m2m-enroll keygen --key "pkcs11:token=factory;object=idevid?$nm" --passin env:PIN
+	assert_error_prefix 5 "m2m-enroll: cannot generate a key at 'pkcs11:token=factory;object=idevid?$nm': $mod"
+	run --separate-stderr m2m-enroll keygen --key tpm2:handle=0x81020000 --tcti "$nt" --auth env:OWNER
+	assert_error 5 "m2m-enroll: cannot generate a key at 'tpm2:handle=0x81020000': $tpm"
+	M2M_TCTI=$nt run --separate-stderr m2m-enroll csr --key tpm2:handle=0x81020000
+	assert_error 5 "m2m-enroll: cannot load the key 'tpm2:handle=0x81020000': $tpm"
+	M2M_TCTI=$nt run --separate-stderr m2m-enroll show --key "pkcs11:object=idevid?$nm"
+	assert_error_prefix 5 "m2m-enroll: cannot load the key 'pkcs11:object=idevid?$nm': $mod"
+	run --separate-stderr m2m-enroll install --cert tpm2:nv=0x01C90000 --in "$F/dev.crt" --tcti "$nt"
+	assert_error 5 "m2m-enroll: cannot store the certificate at 'tpm2:nv=0x01C90000': $tpm"
+	run --separate-stderr m2m-enroll install --cert "pkcs11:object=idevid?$nm" --in "$F/dev.crt"
+	assert_error_prefix 5 "m2m-enroll: cannot store the certificate at 'pkcs11:object=idevid?$nm': $mod"
+	run --separate-stderr m2m-enroll show --key "$F/dev.key" --cert "pkcs11:object=idevid?$nm"
+	assert_error_prefix 5 "m2m-enroll: cannot load the certificate 'pkcs11:object=idevid?$nm': $mod"
+	M2M_TCTI=$nt run --separate-stderr m2m-enroll show --key "$F/dev.key" --cert tpm2:nv=0x01C90000
+	assert_error 5 "m2m-enroll: cannot load the certificate 'tpm2:nv=0x01C90000': $tpm"
+	assert_equal "$(here)" ''
 }
 
 @test "a PIN in a pkcs11: URI is warned about and never printed" {
