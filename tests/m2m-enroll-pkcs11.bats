@@ -253,6 +253,13 @@ issue() {
 	assert_success
 	assert_output --partial "\"fingerprint\":\"$sha\",\"chain\":1,\"matches_key\":true}"
 
+	# Certificates are public objects: read without a PIN.
+	run --separate-stderr m2m-enroll show --key "$F/other.key" --cert "$T;object=flow"
+	assert_failure 1
+	assert_line "SHA-256: $sha"
+	assert_line 'matches key: no'
+	assert_stderr "m2m-enroll: certificate '$T;object=flow' does not match the key '$F/other.key'"
+
 	# What the token holds verifies against the root.
 	openssl x509 -inform DER -in got.der -out got.pem
 	openssl x509 -inform DER -in ca.der -out ca.pem
