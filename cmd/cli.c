@@ -116,6 +116,9 @@ void cli_usage_error(const char *fmt, ...)
 	exit(CLI_EXIT_USAGE);
 }
 
+static const char *pins_hidden(const char *text, char *buf, size_t size,
+			       const char *ends);
+
 int cli_fail(const struct m2m_ctx *ctx, enum m2m_err err, const char *fmt,
 	     ...)
 {
@@ -123,8 +126,12 @@ int cli_fail(const struct m2m_ctx *ctx, enum m2m_err err, const char *fmt,
 	char scrubbed[1100];
 	va_list ap;
 
-	/* A location quoted in the detail may carry a PIN. */
-	detail = cli_uri_shown(detail, scrubbed, sizeof(scrubbed));
+	/*
+	 * A location quoted in the detail may carry a PIN: hide it up to the
+	 * quote that closes the location too, so the text after it stays.
+	 * (The library shows a PIN as "***" already; this is a backstop.)
+	 */
+	detail = pins_hidden(detail, scrubbed, sizeof(scrubbed), ";&?#'");
 	fflush(stdout);
 	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
@@ -381,14 +388,16 @@ static void put_cut(char *buf, size_t size, size_t *o, const char *s,
 	buf[*o] = '\0';
 }
 
-const char *cli_uri_shown(const char *uri, char *buf, size_t size)
+/* text with every "pin-value=" value, up to one of ends, as "***". */
+static const char *pins_hidden(const char *text, char *buf, size_t size,
+			       const char *ends)
 {
 	static const char attr[] = "pin-value=";
-	const char *s = uri, *p;
+	const char *s = text, *p;
 	size_t o = 0;
 
-	if (!strstr(uri, attr))
-		return uri;
+	if (!strstr(text, attr))
+		return text;
 	if (size == 0)
 		return "";
 	buf[0] = '\0';
@@ -397,10 +406,15 @@ const char *cli_uri_shown(const char *uri, char *buf, size_t size)
 		p += sizeof(attr) - 1;
 		put_cut(buf, size, &o, s, (size_t)(p - s));
 		put_cut(buf, size, &o, "***", 3);
-		s = p + strcspn(p, ";&?#");
+		s = p + strcspn(p, ends);
 	}
 	put_cut(buf, size, &o, s, strlen(s));
 	return buf;
+}
+
+const char *cli_uri_shown(const char *uri, char *buf, size_t size)
+{
+	return pins_hidden(uri, buf, size, ";&?#");
 }
 
 void cli_csv_field(FILE *f, const char *s, size_t len)

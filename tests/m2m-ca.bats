@@ -27,6 +27,12 @@ V2=0f001a7dda71133c71bf4a0b2e2d2c78563412010700124b001ca1b2c3
 V2_OPTS=(--bluetooth 00:1A:7D:DA:71:13 --wifi 3C:71:BF:4A:0B:2E
 	--wmbus KAM:12345678:01:07 --zigbee 00:12:4B:00:1C:A1:B2:C3)
 
+# A PKCS#11 module and a TPM that are not there, and no TCP port that
+# something might listen on: tests/m2m-enroll-pkcs11.bats and
+# tests/m2m-enroll-tpm2.bats make CAs with real ones.
+NO_MODULE=module-path=/nonexistent/libnone.so
+NO_TPM=swtpm:path=/nonexistent/sock
+
 # subjectAltName of x.pem: GeneralNames { otherName HardwareModuleName
 # 1.3.6.1.5.5.7.8.4 [0] { SEQUENCE { hwType, hwSerialNum OCTET STRING V1 } } }
 SAN_V1=3025A02306082B06010505070804A0173015${HW_DER}0407${V1^^}
@@ -592,41 +598,49 @@ SUBCOMMANDS='init issue revoke crl ocsp list show export profile audit'
 		run --separate-stderr m2m-ca "$sub" --help
 		refute_line --regexp '^ +--tcti '
 	done
-	run --separate-stderr m2m-ca list --ca "$F/factory" --tcti swtpm:port=2321
+	run --separate-stderr m2m-ca list --ca "$F/factory" --tcti "$NO_TPM"
 	assert_error 2 "m2m-ca: unknown option '--tcti' (see 'm2m-ca list --help')"
 	run --separate-stderr m2m-ca issue --ca "$F/factory" --csr "$F/ec.csr" --ppid "$V1" --auth env:X
 	assert_error 2 "m2m-ca: unknown option '--auth' (see 'm2m-ca issue --help')"
 }
 
-@test "init --key pkcs11: or tpm2: is refused with exit 3, naming the URI; nothing is made" {
-	run --separate-stderr m2m-ca init r --subject CN=R --key 'pkcs11:token=x;object=y' --passin env:PIN
-	assert_error 3 "m2m-ca: cannot create the CA 'r': 'pkcs11:token=x;object=y': pkcs11: locations are not supported by this build yet"
-	run --separate-stderr m2m-ca init r --subject CN=R --key tpm2:handle=0x81000010 --tcti swtpm:port=2321 --auth env:OWNER
-	assert_error 3 "m2m-ca: cannot create the CA 'r': 'tpm2:handle=0x81000010': tpm2: locations are not supported by this build yet"
-	M2M_TCTI=swtpm:port=2321 run --separate-stderr m2m-ca init r --subject CN=R --key tpm2:handle=0x81000010
-	assert_failure 3
+@test "init --key on a PKCS#11 module or a TPM that is not there: exit 5, naming it; nothing is made" {
+	local mod="cannot load PKCS#11 module '/nonexistent/libnone.so': "
+	local tpm="cannot reach the TPM at '$NO_TPM': tcti:IO failure"
+	run --separate-stderr m2m-ca init r --subject CN=R --key "pkcs11:token=x;object=y?$NO_MODULE" --passin env:PIN
+	assert_error_prefix 5 "m2m-ca: cannot create the CA 'r': $mod"
+	run --separate-stderr m2m-ca init r --subject CN=R --key tpm2:handle=0x81000010 --tcti "$NO_TPM" --auth env:OWNER
+	assert_error 5 "m2m-ca: cannot create the CA 'r': $tpm"
+	M2M_TCTI=$NO_TPM run --separate-stderr m2m-ca init r --subject CN=R --key tpm2:handle=0x81000010
+	assert_error 5 "m2m-ca: cannot create the CA 'r': $tpm"
 	assert_equal "$(here)" ''
 	# A parent whose key is on a token.
 	new_ca p
-	sed -i 's|^key = .*|key = pkcs11:token=ca;object=factory|' p/ca.conf
+	sed -i "s|^key = .*|key = pkcs11:token=ca;object=factory?$NO_MODULE|" p/ca.conf
 	run --separate-stderr m2m-ca init sub --parent p --subject CN=Sub --parent-passin env:PIN
-	assert_error 3 "m2m-ca: cannot create the CA 'sub': parent CA: 'pkcs11:token=ca;object=factory': pkcs11: locations are not supported by this build yet"
+	assert_error_prefix 5 "m2m-ca: cannot create the CA 'sub': parent CA: $mod"
 	assert_file_not_exists sub
 }
 
-@test "a CA whose key is on a token or in a TPM: every subcommand that signs says so, exit 3" {
+@test "a CA whose key is on a token or in a TPM that is not there: every subcommand that signs says so, exit 5" {
+	local mod="m2m-ca: cannot open the CA: cannot load PKCS#11 module '/nonexistent/libnone.so': "
+	local tpm="m2m-ca: cannot open the CA: cannot reach the TPM at '$NO_TPM': tcti:IO failure"
 	new_ca tok
-	sed -i 's|^key = .*|key = pkcs11:token=ca;object=factory|' tok/ca.conf
+	sed -i "s|^key = .*|key = pkcs11:token=ca;object=factory?$NO_MODULE|" tok/ca.conf
 	run --separate-stderr m2m-ca issue --ca tok --csr "$F/ec.csr" --ppid "$V1" --passin env:PIN --out a.pem
-	assert_error 3 "m2m-ca: cannot open the CA: 'pkcs11:token=ca;object=factory': pkcs11: locations are not supported by this build yet"
+	assert_error_prefix 5 "$mod"
 	assert_file_not_exists a.pem
 	run --separate-stderr m2m-ca crl --ca tok --out a.crl
-	assert_error 3 "m2m-ca: cannot open the CA: 'pkcs11:token=ca;object=factory': pkcs11: locations are not supported by this build yet"
+	assert_error_prefix 5 "$mod"
+	assert_file_not_exists a.crl
 	sed -i 's|^key = .*|key = tpm2:handle=0x81000010|' tok/ca.conf
-	run --separate-stderr m2m-ca revoke --ca tok 01 --tcti swtpm:port=2321
-	assert_error 3 "m2m-ca: cannot open the CA: 'tpm2:handle=0x81000010': tpm2: locations are not supported by this build yet"
-	run --separate-stderr m2m-ca ocsp --ca tok --request /dev/null --tcti swtpm:port=2321
-	assert_error 3 "m2m-ca: cannot open the CA: 'tpm2:handle=0x81000010': tpm2: locations are not supported by this build yet"
+	run --separate-stderr m2m-ca revoke --ca tok 01 --tcti "$NO_TPM"
+	assert_error 5 "$tpm"
+	run --separate-stderr m2m-ca ocsp --ca tok --request /dev/null --tcti "$NO_TPM"
+	assert_error 5 "$tpm"
+	M2M_TCTI=$NO_TPM run --separate-stderr m2m-ca issue --ca tok --csr "$F/ec.csr" --ppid "$V1" --out a.pem
+	assert_error 5 "$tpm"
+	assert_file_not_exists a.pem
 	# Reading the ledger needs no key.
 	run --separate-stderr m2m-ca list --ca tok
 	assert_ok ''
@@ -635,11 +649,11 @@ SUBCOMMANDS='init issue revoke crl ocsp list show export profile audit'
 
 @test "--tcti changes nothing for a file key; --auth pass: warns like --passin pass:" {
 	new_ca t
-	run --separate-stderr m2m-ca issue --ca t --csr "$F/ec.csr" --ppid "$V1" --tcti swtpm:port=2321 --out a.pem
+	run --separate-stderr m2m-ca issue --ca t --csr "$F/ec.csr" --ppid "$V1" --tcti "$NO_TPM" --out a.pem
 	assert_ok ''
 	run --separate-stderr m2m-ca crl --ca t --tcti=device:/dev/null --out a.crl
 	assert_ok ''
-	run --separate-stderr m2m-ca init r --subject CN=R --auth pass:owner --tcti swtpm:port=2321
+	run --separate-stderr m2m-ca init r --subject CN=R --auth pass:owner --tcti "$NO_TPM"
 	assert_success
 	assert_output "root CA 'CN=R' created in r"
 	assert_stderr 'm2m-ca: warning: --auth pass:... shows the passphrase to other users; prefer env:, file: or fd:'

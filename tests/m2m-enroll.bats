@@ -292,36 +292,52 @@ here() {
 	assert_equal "$(here)" ''
 }
 
-# ---- back-ends this version does not have ------------------------------------------
+# ---- token and TPM that are not there ------------------------------------------------
+# (tests/m2m-enroll-pkcs11.bats and tests/m2m-enroll-tpm2.bats use real
+# ones; these need neither, and reach no TCP port.)
 
-@test "pkcs11: and tpm2: locations are refused with exit 3, naming the URI" {
-	run --separate-stderr m2m-enroll keygen --key 'pkcs11:token=factory;object=idevid' --passin env:PIN
-	assert_error 3 "m2m-enroll: cannot generate a key at 'pkcs11:token=factory;object=idevid': 'pkcs11:token=factory;object=idevid': pkcs11: locations are not supported by this build yet"
-	run --separate-stderr m2m-enroll keygen --key tpm2:handle=0x81020000 --tcti swtpm:port=2321 --auth env:OWNER
-	assert_error 3 "m2m-enroll: cannot generate a key at 'tpm2:handle=0x81020000': 'tpm2:handle=0x81020000': tpm2: locations are not supported by this build yet"
-	run --separate-stderr m2m-enroll csr --key tpm2:handle=0x81020000
-	assert_error 3 "m2m-enroll: cannot load the key 'tpm2:handle=0x81020000': 'tpm2:handle=0x81020000': tpm2: locations are not supported by this build yet"
-	M2M_TCTI=swtpm:port=2321 run --separate-stderr m2m-enroll show --key 'pkcs11:object=idevid'
-	assert_error 3 "m2m-enroll: cannot load the key 'pkcs11:object=idevid': 'pkcs11:object=idevid': pkcs11: locations are not supported by this build yet"
-	run --separate-stderr m2m-enroll install --cert tpm2:nv=0x01C90000 --in "$F/dev.crt"
-	assert_error 3 "m2m-enroll: cannot store the certificate at 'tpm2:nv=0x01C90000': 'tpm2:nv=0x01C90000': tpm2: locations are not supported by this build yet"
-	run --separate-stderr m2m-enroll show --key "$F/dev.key" --cert 'pkcs11:object=idevid'
-	assert_error 3 "m2m-enroll: cannot load the certificate 'pkcs11:object=idevid': 'pkcs11:object=idevid': pkcs11: locations are not supported by this build yet"
+@test "a PKCS#11 module or a TPM that is not there: exit 5, naming the location; nothing made" {
+	local nm=module-path=/nonexistent/libnone.so nt=swtpm:path=/nonexistent/sock
+	local tpm="cannot reach the TPM at '$nt': tcti:IO failure"
+	local mod="cannot load PKCS#11 module '/nonexistent/libnone.so': "
+	run --separate-stderr m2m-enroll keygen --key "pkcs11:token=factory;object=idevid?$nm" --passin env:PIN
+	assert_error_prefix 5 "m2m-enroll: cannot generate a key at 'pkcs11:token=factory;object=idevid?$nm': $mod"
+	run --separate-stderr m2m-enroll keygen --key tpm2:handle=0x81020000 --tcti "$nt" --auth env:OWNER
+	assert_error 5 "m2m-enroll: cannot generate a key at 'tpm2:handle=0x81020000': $tpm"
+	M2M_TCTI=$nt run --separate-stderr m2m-enroll csr --key tpm2:handle=0x81020000
+	assert_error 5 "m2m-enroll: cannot load the key 'tpm2:handle=0x81020000': $tpm"
+	M2M_TCTI=$nt run --separate-stderr m2m-enroll show --key "pkcs11:object=idevid?$nm"
+	assert_error_prefix 5 "m2m-enroll: cannot load the key 'pkcs11:object=idevid?$nm': $mod"
+	run --separate-stderr m2m-enroll install --cert tpm2:nv=0x01C90000 --in "$F/dev.crt" --tcti "$nt"
+	assert_error 5 "m2m-enroll: cannot store the certificate at 'tpm2:nv=0x01C90000': $tpm"
+	run --separate-stderr m2m-enroll install --cert "pkcs11:object=idevid?$nm" --in "$F/dev.crt"
+	assert_error_prefix 5 "m2m-enroll: cannot store the certificate at 'pkcs11:object=idevid?$nm': $mod"
+	run --separate-stderr m2m-enroll show --key "$F/dev.key" --cert "pkcs11:object=idevid?$nm"
+	assert_error_prefix 5 "m2m-enroll: cannot load the certificate 'pkcs11:object=idevid?$nm': $mod"
+	M2M_TCTI=$nt run --separate-stderr m2m-enroll show --key "$F/dev.key" --cert tpm2:nv=0x01C90000
+	assert_error 5 "m2m-enroll: cannot load the certificate 'tpm2:nv=0x01C90000': $tpm"
+	assert_equal "$(here)" ''
 }
 
 @test "a PIN in a pkcs11: URI is warned about and never printed" {
-	run --separate-stderr m2m-enroll keygen --key 'pkcs11:token=factory;object=idevid?pin-value=123456&module-name=softhsm2'
-	assert_failure 3
+	run --separate-stderr m2m-enroll keygen --key 'pkcs11:token=factory;object=idevid?pin-value=123456&module-path=/nonexistent/libnone.so'
+	assert_failure 5
 	assert_output ''
 	assert_equal "${#stderr_lines[@]}" 2
 	assert_equal "${stderr_lines[0]}" 'm2m-enroll: warning: --key with pin-value shows the PIN to other users; prefer pin-source or --passin'
-	[[ ${stderr_lines[1]} == "m2m-enroll: cannot generate a key at 'pkcs11:token=factory;object=idevid?pin-value=***&module-name=softhsm2': "* ]] ||
+	[[ ${stderr_lines[1]} == "m2m-enroll: cannot generate a key at 'pkcs11:token=factory;object=idevid?pin-value=***&module-path=/nonexistent/libnone.so': cannot load PKCS#11 module '/nonexistent/libnone.so': "* ]] ||
 		fail "${stderr_lines[1]}"
 	[[ $stderr != *123456* ]] || fail "the PIN shows: $stderr"
-	run --separate-stderr m2m-enroll show --key "$F/dev.key" --cert 'pkcs11:object=idevid;pin-value=987654'
+	# In the path by mistake: hidden where the URI is quoted in the
+	# detail too, and the reason after it kept.
+	run --separate-stderr m2m-enroll show --key "$F/dev.key" --cert "pkcs11:object=idevid;pin-value=98'7654"
 	assert_failure 3
-	[[ $stderr != *987654* ]] || fail "the PIN shows: $stderr"
-	assert_stderr_line 'm2m-enroll: warning: --cert with pin-value shows the PIN to other users; prefer pin-source or --passin'
+	assert_output ''
+	assert_stderr - <<-'EOF'
+		m2m-enroll: warning: --cert with pin-value shows the PIN to other users; prefer pin-source or --passin
+		m2m-enroll: cannot load the certificate 'pkcs11:object=idevid;pin-value=***': invalid PKCS#11 URI 'pkcs11:object=idevid;pin-value=***': 'pin-value' belongs in the query (after '?')
+	EOF
+	[[ $stderr != *7654* ]] || fail "the PIN shows: $stderr"
 }
 
 # ---- csr -----------------------------------------------------------------------

@@ -320,6 +320,32 @@ static int attr_list(struct m2m_pkcs11_uri *uri, const char *s, size_t n,
 	return 0;
 }
 
+/*
+ * The path p[0..n) quoted for a detail, into q: a pin-value put in the
+ * path by mistake is shown as "***", so that the PIN stays out of the
+ * detail as it does when it is in the query.
+ */
+static const char *path_quoted(char q[M2M_QUOTE_MAX], const char *p, size_t n)
+{
+	static const char pv[] = "pin-value=";
+	char buf[M2M_QUOTE_MAX + sizeof(pv) + 3];
+	size_t i = 0, o = 0, k = sizeof(pv) - 1;
+
+	/* m2m_quote shows at most 40 bytes; buf holds more, so it cuts. */
+	while (i < n && o < M2M_QUOTE_MAX) {
+		if (n - i >= k && memcmp(p + i, pv, k) == 0) {
+			memcpy(buf + o, pv, k);
+			memcpy(buf + o + k, "***", 3);
+			o += k + 3;
+			for (i += k; i < n && p[i] != ';'; i++)
+				;
+		} else {
+			buf[o++] = p[i++];
+		}
+	}
+	return m2m_quote(q, buf, o);
+}
+
 enum m2m_err m2m_pkcs11_uri_parse(struct m2m_ctx *ctx, const char *s,
 				  size_t len, struct m2m_pkcs11_uri *uri)
 {
@@ -357,7 +383,7 @@ enum m2m_err m2m_pkcs11_uri_parse(struct m2m_ctx *ctx, const char *s,
 	return M2M_OK;
 bad:
 	m2m_error(ctx, M2M_ERR_INVALID, "invalid PKCS#11 URI '%s': %s",
-		  m2m_quote(q, uri->path, 7 + plen), why);
+		  path_quoted(q, uri->path, 7 + plen), why);
 	m2m_pkcs11_uri_release(uri);
 	return M2M_ERR_INVALID;
 }

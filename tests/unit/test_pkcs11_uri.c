@@ -218,6 +218,22 @@ UNIT_TEST(test_no_pin_in_detail)
 	CHECK(!strstr(m2m_ctx_detail(ctx), "s3cr3t"));
 	CHECK_CONTAINS(m2m_ctx_detail(ctx), "bad %-escape in 'pin-value'");
 	CHECK_EQ_INT(uri.pin_value[0], 0);
+	/* Nor a pin-value put in the path by mistake. */
+	CHECK_EQ_INT(parse("object=k;pin-value=s3cr3t"), M2M_ERR_INVALID);
+	CHECK_EQ_STR(m2m_ctx_detail(ctx),
+		     "invalid PKCS#11 URI 'pkcs11:object=k;pin-value=***': "
+		     "'pin-value' belongs in the query (after '?')");
+	CHECK_EQ_INT(parse("pin-value=s3cr3t;token=t;bogus=1"),
+		     M2M_ERR_INVALID);
+	CHECK_EQ_STR(m2m_ctx_detail(ctx),
+		     "invalid PKCS#11 URI 'pkcs11:pin-value=***;token=t;bogus=1': "
+		     "'pin-value' belongs in the query (after '?')");
+	/* Cut at 40 bytes after it is hidden. */
+	CHECK_EQ_INT(parse("token=a-longer-label;pin-value=s3cr3t"),
+		     M2M_ERR_INVALID);
+	CHECK_EQ_STR(m2m_ctx_detail(ctx),
+		     "invalid PKCS#11 URI 'pkcs11:token=a-longer-label;pin-value=**...': "
+		     "'pin-value' belongs in the query (after '?')");
 }
 
 UNIT_TEST(test_bounds)
