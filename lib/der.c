@@ -55,6 +55,12 @@ void m2m_der_tlv(struct m2m_der *d, uint8_t tag, const void *content,
 	put(d, content, len);
 }
 
+void m2m_der_raw(struct m2m_der *d, const void *p, size_t n)
+{
+	if (n)
+		put(d, p, n);
+}
+
 /* Reserve a three-octet length (0x82 form) and fix it up on close. */
 size_t m2m_der_open(struct m2m_der *d, uint8_t tag)
 {

@@ -5,7 +5,7 @@
 /*
  * Internal: the little DER the library writes and reads by hand, where
  * going through OpenSSL's templates would cost more than the work itself
- * (subjectAltName with a HardwareModuleName, once per certificate).
+ * (the certificates it issues, once per certificate).
  */
 
 #include <stddef.h>
@@ -26,6 +26,9 @@ void m2m_der_init(struct m2m_der *d, uint8_t *buf, size_t size);
 /* Append tag, length and content[0..len). */
 void m2m_der_tlv(struct m2m_der *d, uint8_t tag, const void *content,
 		 size_t len);
+
+/* Append n octets that are DER already (a whole element, or several). */
+void m2m_der_raw(struct m2m_der *d, const void *p, size_t n);
 
 /*
  * Open a constructed element: returns a mark to close it with
