@@ -26,15 +26,42 @@ static int looks_pem(const void *buf, size_t len)
 
 /* ---- certificates ------------------------------------------------------ */
 
+/*
+ * The serial as hex (from the INTEGER's content octets without a sign
+ * octet: "00" goes first where the high bit is set) and the SHA-256
+ * fingerprint of c's DER.
+ */
+static enum m2m_err cert_names(struct m2m_ctx *ctx, struct m2m_cert *c,
+			       const unsigned char *sn, size_t sn_len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int pad = sn_len > 0 && (sn[0] & 0x80);
+
+	if (sn_len < 1 || sn_len + (size_t)pad > 20)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "certificate serial is not a positive number of 1 to 20 octets");
+	if (pad)
+		memcpy(c->serial, "00", 2);
+	m2m_hex_encode(sn, sn_len, c->serial + 2 * pad);
+	/* The digest fetched once per context: this runs per certificate. */
+	if (!m2m_ctx_md(ctx, 256) ||
+	    !EVP_Digest(c->der, c->der_len, md, &mdlen, m2m_ctx_md(ctx, 256),
+			NULL))
+		return m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				      "cannot hash the certificate");
+	m2m_hex_encode(md, mdlen, c->fingerprint);
+	return M2M_OK;
+}
+
 enum m2m_err m2m_cert_from_x509(struct m2m_ctx *ctx, X509 **x,
 				struct m2m_cert **out)
 {
 	struct m2m_cert *c = NULL;
 	const ASN1_INTEGER *sn;
-	unsigned char md[EVP_MAX_MD_SIZE], *p;
-	unsigned int mdlen = 0;
+	unsigned char *p;
 	enum m2m_err rc = M2M_ERR_NOMEM;
-	int n, pad;
+	int n;
 
 	*out = NULL;
 	c = calloc(1, sizeof(*c));
@@ -52,26 +79,14 @@ enum m2m_err m2m_cert_from_x509(struct m2m_ctx *ctx, X509 **x,
 	p = c->der;
 	c->der_len = (size_t)i2d_X509(*x, &p);
 	sn = X509_get0_serialNumber(*x);
-	/* The DER content octets: a leading 0x00 where the high bit is set. */
-	pad = sn->length > 0 && (sn->data[0] & 0x80);
-	if (sn->length < 1 || sn->length + pad > 20 ||
-	    (sn->type & V_ASN1_NEG)) {
+	if (sn->type & V_ASN1_NEG) {
 		rc = m2m_error(ctx, M2M_ERR_INVALID,
 			       "certificate serial is not a positive number of 1 to 20 octets");
 		goto fail;
 	}
-	if (pad)
-		memcpy(c->serial, "00", 2);
-	m2m_hex_encode(sn->data, (size_t)sn->length, c->serial + 2 * pad);
-	/* The digest fetched once per context: this runs per certificate. */
-	if (!m2m_ctx_md(ctx, 256) ||
-	    !EVP_Digest(c->der, c->der_len, md, &mdlen, m2m_ctx_md(ctx, 256),
-			NULL)) {
-		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
-				    "cannot hash the certificate");
+	rc = cert_names(ctx, c, sn->data, sn->length > 0 ? (size_t)sn->length : 0);
+	if (rc != M2M_OK)
 		goto fail;
-	}
-	m2m_hex_encode(md, mdlen, c->fingerprint);
 	c->x509 = *x;
 	*x = NULL;
 	*out = c;
@@ -81,6 +96,30 @@ fail:
 		m2m_error(ctx, rc, "out of memory");
 	m2m_cert_free(c);
 	return rc;
+}
+
+enum m2m_err m2m_cert_from_der(struct m2m_ctx *ctx, unsigned char **der,
+			       size_t der_len, const unsigned char *serial,
+			       size_t serial_len, struct m2m_cert **out)
+{
+	struct m2m_cert *c;
+	enum m2m_err rc;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	c->der = *der;
+	c->der_len = der_len;
+	rc = cert_names(ctx, c, serial, serial_len);
+	if (rc != M2M_OK) {
+		c->der = NULL;	/* still the caller's */
+		m2m_cert_free(c);
+		return rc;
+	}
+	*der = NULL;
+	*out = c;
+	return M2M_OK;
 }
 
 enum m2m_err m2m_cert_parse(struct m2m_ctx *ctx, const void *buf, size_t len,
@@ -258,7 +297,15 @@ const uint8_t *m2m_cert_der(const struct m2m_cert *cert, size_t *len)
 
 X509 *m2m_cert_x509(const struct m2m_cert *cert)
 {
-	return cert->x509;
+	/* Filled in on first use: a cache, not a change of the value. */
+	struct m2m_cert *c = (struct m2m_cert *)cert;
+	const unsigned char *p = c->der;
+
+	if (!c->x509) {
+		c->x509 = d2i_X509(NULL, &p, (long)c->der_len);
+		ERR_clear_error();
+	}
+	return c->x509;
 }
 
 const char *m2m_cert_serial(const struct m2m_cert *cert)
@@ -297,12 +344,22 @@ void m2m_name_text(const X509_NAME *name, char *out, size_t size)
 
 void m2m_cert_subject(const struct m2m_cert *cert, char *out, size_t size)
 {
-	m2m_name_text(X509_get_subject_name(cert->x509), out, size);
+	X509 *x = m2m_cert_x509(cert);
+
+	if (x)
+		m2m_name_text(X509_get_subject_name(x), out, size);
+	else if (size)
+		out[0] = '\0';
 }
 
 void m2m_cert_issuer(const struct m2m_cert *cert, char *out, size_t size)
 {
-	m2m_name_text(X509_get_issuer_name(cert->x509), out, size);
+	X509 *x = m2m_cert_x509(cert);
+
+	if (x)
+		m2m_name_text(X509_get_issuer_name(x), out, size);
+	else if (size)
+		out[0] = '\0';
 }
 
 int64_t m2m_asn1_time_epoch(const ASN1_TIME *t)
@@ -318,21 +375,26 @@ int64_t m2m_asn1_time_epoch(const ASN1_TIME *t)
 void m2m_cert_validity(const struct m2m_cert *cert, int64_t *not_before,
 		       int64_t *not_after)
 {
-	*not_before = m2m_asn1_time_epoch(X509_get0_notBefore(cert->x509));
-	*not_after = m2m_asn1_time_epoch(X509_get0_notAfter(cert->x509));
+	X509 *x = m2m_cert_x509(cert);
+
+	*not_before = x ? m2m_asn1_time_epoch(X509_get0_notBefore(x)) : 0;
+	*not_after = x ? m2m_asn1_time_epoch(X509_get0_notAfter(x)) : 0;
 }
 
 int m2m_cert_matches_key(const struct m2m_cert *cert,
 			 const struct m2m_key *key)
 {
+	X509 *x = m2m_cert_x509(cert);
 	unsigned char *a = NULL, *b = NULL;
 	int na, nb, same;
 
+	if (!x)
+		return 0;
 	/*
 	 * By the DER of the SubjectPublicKeyInfo: a certificate issued here
 	 * from a request carries its key only as those bytes.
 	 */
-	na = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert->x509), &a);
+	na = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &a);
 	nb = i2d_PUBKEY(m2m_key_pkey(key), &b);
 	same = na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0;
 	OPENSSL_free(a);
@@ -516,6 +578,7 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 	const uint8_t *der = c->der, *req, *cri, *ver, *name, *spki, *alg,
 		      *oid, *curve, *pk, *attrs, *sigalg, *sig;
 	size_t off = 0, reql, o = 0, cri_at, cril, n = 0, verl, namel, spkil,
+	       spki_at,
 	       so = 0, algl, ao = 0, oidl, curvel, pkl, attrsl, sigalgl, go = 0,
 	       sigl;
 	EVP_PKEY *pkey = NULL;
@@ -535,6 +598,7 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 	if (m2m_der_read(cri, cril, &n, 0x30, &name, &namel) < 0 ||
 	    !name_shape_ok(name, namel))
 		return 0;
+	spki_at = n;
 	if (m2m_der_read(cri, cril, &n, 0x30, &spki, &spkil) < 0 ||
 	    m2m_der_read(cri, cril, &n, 0xa0, &attrs, &attrsl) < 0 ||
 	    attrsl != 0 || n != cril)
@@ -586,6 +650,8 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 	c->curve_nid = p384 ? NID_secp384r1 : NID_X9_62_prime256v1;
 	c->pk_off = (size_t)(pk + 1 - der);
 	c->pk_len = pkl - 1;
+	c->spki_off = (size_t)(cri + spki_at - der);
+	c->spki_len = (size_t)(spki + spkil - (cri + spki_at));
 	*rc = ok == 1 ? M2M_OK :
 	      m2m_error_ossl(ctx, M2M_ERR_INVALID,
 			     "request signature does not verify (no proof of possession)");
@@ -735,6 +801,27 @@ STACK_OF(X509_EXTENSION) *m2m_csr_extensions(const struct m2m_csr *csr)
 {
 	/* The fast path took only requests without attributes. */
 	return csr->req ? X509_REQ_get_extensions(csr->req) : NULL;
+}
+
+int m2m_csr_spki(const struct m2m_csr *csr, const uint8_t **der,
+		 size_t *len, unsigned char **owned)
+{
+	int n;
+
+	*owned = NULL;
+	if (!csr->req) {
+		*der = csr->der + csr->spki_off;
+		*len = csr->spki_len;
+		return 1;
+	}
+	n = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr->req), owned);
+	if (n <= 0) {
+		*owned = NULL;
+		return 0;
+	}
+	*der = *owned;
+	*len = (size_t)n;
+	return 1;
 }
 
 int m2m_csr_copy_spki(const struct m2m_csr *csr, X509 *x)
@@ -990,7 +1077,12 @@ enum m2m_err m2m_pkcs12_make(struct m2m_ctx *ctx, const struct m2m_key *key,
 		}
 		ERR_clear_error();
 	}
-	p12 = PKCS12_create_ex(pass, NULL, m2m_key_pkey(key), cert->x509, chain,
+	x = m2m_cert_x509(cert);
+	if (!x) {
+		rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	p12 = PKCS12_create_ex(pass, NULL, m2m_key_pkey(key), x, chain,
 			       NID_aes_256_cbc, NID_aes_256_cbc, 0, 0, 0,
 			       ctx->libctx, NULL);
 	n = p12 ? i2d_PKCS12(p12, NULL) : -1;

@@ -11,7 +11,7 @@
 #define M2M_DN_MAX 1024	/* longest DN text accepted */
 
 struct m2m_cert {
-	X509 *x509;
+	X509 *x509;			/* NULL until asked for: m2m_cert_x509 */
 	unsigned char *der;
 	size_t der_len;
 	char serial[M2M_CERT_SERIAL_HEX];
@@ -31,6 +31,7 @@ struct m2m_csr {
 	enum m2m_key_alg alg;
 	int curve_nid;			/* fast path: NID of the curve */
 	size_t pk_off, pk_len;		/* fast path: the point, in der */
+	size_t spki_off, spki_len;	/* fast path: the whole SPKI, in der */
 };
 
 /*
@@ -38,6 +39,16 @@ struct m2m_csr {
  * re-encoding through the provider machinery).  0 on failure.
  */
 int m2m_csr_copy_spki(const struct m2m_csr *csr, X509 *x);
+
+/*
+ * The request's SubjectPublicKeyInfo as DER, as it is (no re-encoding
+ * through the provider machinery): *der points into the request's own DER
+ * (fast path), or to *owned, encoded from the parsed request (caller
+ * frees *owned with OPENSSL_free; NULL when nothing was allocated).
+ * Returns 0 on failure.
+ */
+int m2m_csr_spki(const struct m2m_csr *csr, const uint8_t **der,
+		 size_t *len, unsigned char **owned);
 
 /*
  * The request's extensionRequest (NULL if none; caller frees with
@@ -49,7 +60,20 @@ STACK_OF(X509_EXTENSION) *m2m_csr_extensions(const struct m2m_csr *csr);
 enum m2m_err m2m_cert_from_x509(struct m2m_ctx *ctx, X509 **x,
 				struct m2m_cert **out);
 
-/* The X509 inside cert.  Borrowed. */
+/*
+ * Wrap a certificate made here from its DER (*der, malloc()ed, taken over:
+ * *der is NULL afterwards on success) and its serial (the INTEGER's
+ * content octets, positive): no X509 is made until m2m_cert_x509() asks
+ * for one.  Caller owns *out.
+ */
+enum m2m_err m2m_cert_from_der(struct m2m_ctx *ctx, unsigned char **der,
+			       size_t der_len, const unsigned char *serial,
+			       size_t serial_len, struct m2m_cert **out);
+
+/*
+ * The X509 inside cert, parsed from its DER on first use (so a certificate
+ * is not shared between threads).  Borrowed; NULL if it cannot be parsed.
+ */
 X509 *m2m_cert_x509(const struct m2m_cert *cert);
 
 /* name as RFC 4514 text into out[0..size). */
