@@ -10,13 +10,23 @@
 
 #include <m2m/ca.h>
 
+/* DER made once and copied into every certificate issued. */
+struct m2m_der_blob {
+	unsigned char *der;		/* OPENSSL_malloc()ed; NULL: none */
+	size_t len;
+};
+
 /* What issuing under one profile needs that is the same every time. */
 struct m2m_profile_cache {
 	int ready;
-	X509_NAME *subject;		/* the template, without serialNumber */
+	struct m2m_der_blob subject;	/* the template's RDNs (no SEQUENCE
+					 * header), without serialNumber */
+	char *subject_text;		/* the template as m2m_name_text() */
 	unsigned char hw_type[M2M_OID_TEXT_MAX];	/* DER of the OID */
 	size_t hw_type_len;
-	X509_EXTENSION *ku, *eku, *masa;
+	struct m2m_der_blob ku_eku;	/* Extension DER: keyUsage, then
+					 * extendedKeyUsage, if any */
+	struct m2m_der_blob masa;	/* Extension DER, if any */
 };
 
 struct m2m_ca {
@@ -31,7 +41,10 @@ struct m2m_ca {
 
 	/* issuing, prepared once */
 	EVP_MD_CTX *sign;		/* template signing context */
-	X509_EXTENSION *aki, *policies;
+	X509_EXTENSION *aki;		/* for CRLs too */
+	struct m2m_der_blob issuer;	/* our subject Name */
+	struct m2m_der_blob sig_alg;	/* AlgorithmIdentifier of sign */
+	struct m2m_der_blob aki_der, policies;	/* Extension DER */
 	struct m2m_profile_cache cache[M2M_PROFILES_MAX];
 	int in_group;
 };
@@ -46,6 +59,19 @@ enum m2m_err m2m_ca_write_conf(struct m2m_ctx *ctx, const char *dir,
 
 /* Free what issuing prepared (issue.c). */
 void m2m_ca_issuer_release(struct m2m_ca *ca);
+
+/*
+ * Test hook (issue.c): the certificate m2m_ca_group_issue() would issue
+ * for req, with serial instead of a random one, and the subject text and
+ * validity it would record; the ledger is neither asked nor written.
+ * Caller owns *out (m2m_cert_free).
+ */
+enum m2m_err m2m_ca_make_cert(struct m2m_ctx *ctx, struct m2m_ca *ca,
+			      const struct m2m_issue_request *req,
+			      const unsigned char serial[16],
+			      struct m2m_cert **out, char *subject,
+			      size_t subject_size, int64_t *not_before,
+			      int64_t *not_after);
 
 /* A fresh signing context copied from the CA's template (issue.c). */
 enum m2m_err m2m_ca_sign_ctx(struct m2m_ctx *ctx, struct m2m_ca *ca,

@@ -824,57 +824,6 @@ int m2m_csr_spki(const struct m2m_csr *csr, const uint8_t **der,
 	return 1;
 }
 
-int m2m_csr_copy_spki(const struct m2m_csr *csr, X509 *x)
-{
-	X509_PUBKEY *dst = X509_get_X509_PUBKEY(x);
-	X509_PUBKEY *src;
-	ASN1_OBJECT *obj = NULL;
-	const unsigned char *pk;
-	const void *pval;
-	const ASN1_OBJECT *aobj;
-	X509_ALGOR *alg;
-	unsigned char *penc = NULL;
-	void *pdup = NULL;
-	int pklen, ptype;
-
-	if (!dst)
-		return 0;
-	if (!csr->req) {
-		/* id-ecPublicKey with the named curve, and the point. */
-		penc = OPENSSL_memdup(csr->der + csr->pk_off, csr->pk_len);
-		if (!penc || !X509_PUBKEY_set0_param(
-			    dst, OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
-			    V_ASN1_OBJECT, OBJ_nid2obj(csr->curve_nid), penc,
-			    (int)csr->pk_len)) {
-			OPENSSL_free(penc);
-			return 0;
-		}
-		return 1;
-	}
-	src = X509_REQ_get_X509_PUBKEY(csr->req);
-	if (!src || !X509_PUBKEY_get0_param(NULL, &pk, &pklen, &alg, src))
-		return 0;
-	X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
-	obj = OBJ_dup(aobj);
-	penc = OPENSSL_memdup(pk, (size_t)pklen);
-	if (ptype == V_ASN1_OBJECT)
-		pdup = OBJ_dup(pval);
-	else if (ptype == V_ASN1_SEQUENCE)
-		pdup = ASN1_STRING_dup(pval);
-	if (!obj || !penc ||
-	    ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && !pdup) ||
-	    !X509_PUBKEY_set0_param(dst, obj, ptype, pdup, penc, pklen)) {
-		ASN1_OBJECT_free(obj);
-		OPENSSL_free(penc);
-		if (ptype == V_ASN1_OBJECT)
-			ASN1_OBJECT_free(pdup);
-		else
-			ASN1_STRING_free(pdup);
-		return 0;
-	}
-	return 1;
-}
-
 const char *m2m_sign_digest(enum m2m_key_alg alg)
 {
 	switch (alg) {

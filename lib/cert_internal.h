@@ -35,12 +35,6 @@ struct m2m_csr {
 };
 
 /*
- * Set x's SubjectPublicKeyInfo to the request's, as it is (no
- * re-encoding through the provider machinery).  0 on failure.
- */
-int m2m_csr_copy_spki(const struct m2m_csr *csr, X509 *x);
-
-/*
  * The request's SubjectPublicKeyInfo as DER, as it is (no re-encoding
  * through the provider machinery): *der points into the request's own DER
  * (fast path), or to *owned, encoded from the parsed request (caller

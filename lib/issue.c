@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Issuing DevID certificates.  The hot path of a factory batch, so what is
- * the same for every certificate is made once per CA and profile (the
- * signing context, AKI, key usage, EKU, the subject template, the hwType
- * DER), the subject public key is carried over from the request as it is
- * (no re-encoding through the provider machinery), and subjectAltName is
- * written as DER by hand.
+ * Issuing DevID certificates.  The hot path of a factory batch, so the
+ * certificate is written as DER by hand: what is the same for every
+ * certificate of a CA and profile (the issuer Name, the signature
+ * AlgorithmIdentifier, the subject template, AKI, key usage, EKU, the
+ * policies, the MASA URL, the hwType) is encoded once, the subject public
+ * key is carried over from the request as it is (no re-encoding through
+ * the provider machinery), and the TBSCertificate is signed with a copy
+ * of a signing context made once.  No X509 is built: what the ledger
+ * records comes from the inputs.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
@@ -27,13 +32,38 @@
 #define SERIAL_RETRIES 8
 #define SAN_MAX 4096
 #define HWMODULE_MAX 512	/* a HardwareModuleName's DER, at most */
+#define NAME_MAX_DER 4096	/* an IDevID's subject Name copied, at most */
+#define TBS_MAX 16384		/* the TBSCertificate, at most */
+#define SIG_MAX 1024		/* a signature, at most (RSA-8192) */
+#define Y9999 253402300799	/* 99991231235959Z */
+
+static void blob_free(struct m2m_der_blob *b)
+{
+	OPENSSL_free(b->der);
+	b->der = NULL;
+	b->len = 0;
+}
+
+/* b = the DER of ext, which is freed.  0 on failure. */
+static int blob_ext(struct m2m_der_blob *b, X509_EXTENSION *ext)
+{
+	unsigned char *p = NULL;
+	int n = ext ? i2d_X509_EXTENSION(ext, &p) : -1;
+
+	X509_EXTENSION_free(ext);
+	if (n <= 0)
+		return 0;
+	b->der = p;
+	b->len = (size_t)n;
+	return 1;
+}
 
 static void cache_release(struct m2m_profile_cache *pc)
 {
-	X509_NAME_free(pc->subject);
-	X509_EXTENSION_free(pc->ku);
-	X509_EXTENSION_free(pc->eku);
-	X509_EXTENSION_free(pc->masa);
+	blob_free(&pc->subject);
+	free(pc->subject_text);
+	blob_free(&pc->ku_eku);
+	blob_free(&pc->masa);
 	memset(pc, 0, sizeof(*pc));
 }
 
@@ -45,8 +75,10 @@ void m2m_ca_issuer_release(struct m2m_ca *ca)
 	ca->sign = NULL;
 	X509_EXTENSION_free(ca->aki);
 	ca->aki = NULL;
-	X509_EXTENSION_free(ca->policies);
-	ca->policies = NULL;
+	blob_free(&ca->issuer);
+	blob_free(&ca->sig_alg);
+	blob_free(&ca->aki_der);
+	blob_free(&ca->policies);
 	for (i = 0; i < M2M_PROFILES_MAX; i++)
 		cache_release(&ca->cache[i]);
 }
@@ -75,10 +107,36 @@ static X509_EXTENSION *tpm_policies_ext(void)
 	return ext;
 }
 
+/*
+ * The AlgorithmIdentifier the signing context signs under, as its provider
+ * gives it: what X509_sign_ctx() would put in the certificate.
+ */
+static enum m2m_err sig_alg_prepare(struct m2m_ctx *ctx, struct m2m_ca *ca)
+{
+	EVP_PKEY_CTX *pctx = EVP_MD_CTX_get_pkey_ctx(ca->sign);
+	unsigned char aid[128];
+	OSSL_PARAM params[2];
+
+	params[0] = OSSL_PARAM_construct_octet_string(
+		OSSL_SIGNATURE_PARAM_ALGORITHM_ID, aid, sizeof(aid));
+	params[1] = OSSL_PARAM_construct_end();
+	if (!pctx || EVP_PKEY_CTX_get_params(pctx, params) <= 0 ||
+	    params[0].return_size == 0 || params[0].return_size > sizeof(aid))
+		return m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				      "the CA key's signature has no AlgorithmIdentifier");
+	ca->sig_alg.der = OPENSSL_memdup(aid, params[0].return_size);
+	if (!ca->sig_alg.der)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	ca->sig_alg.len = params[0].return_size;
+	return M2M_OK;
+}
+
 static enum m2m_err issuer_prepare(struct m2m_ctx *ctx, struct m2m_ca *ca)
 {
 	const ASN1_OCTET_STRING *ski;
 	AUTHORITY_KEYID *akid = NULL;
+	const unsigned char *name;
+	size_t name_len;
 	enum m2m_err rc;
 
 	if (ca->sign)
@@ -93,19 +151,30 @@ static enum m2m_err issuer_prepare(struct m2m_ctx *ctx, struct m2m_ca *ca)
 	akid = AUTHORITY_KEYID_new();
 	if (!akid || !(akid->keyid = ASN1_OCTET_STRING_dup(ski)) ||
 	    !(ca->aki = X509V3_EXT_i2d(NID_authority_key_identifier, 0,
-				       akid))) {
+				       akid)) ||
+	    !blob_ext(&ca->aki_der, X509_EXTENSION_dup(ca->aki))) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
 				    "cannot make the authorityKeyIdentifier");
 		goto out;
 	}
-	ca->policies = tpm_policies_ext();
-	if (!ca->policies) {
+	if (!blob_ext(&ca->policies, tpm_policies_ext())) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
 				    "cannot make the certificatePolicies");
 		goto out;
 	}
+	/* The Name as the CA certificate has it (kept as it was read). */
+	if (!X509_NAME_get0_der(X509_get_subject_name(m2m_cert_x509(ca->cert)),
+				&name, &name_len) ||
+	    !(ca->issuer.der = OPENSSL_memdup(name, name_len))) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				    "cannot encode the issuer name");
+		goto out;
+	}
+	ca->issuer.len = name_len;
 	rc = m2m_sign_ctx_new(ctx, m2m_key_pkey(ca->key),
 			      m2m_key_get_alg(ca->key), &ca->sign);
+	if (rc == M2M_OK)
+		rc = sig_alg_prepare(ctx, ca);
 out:
 	AUTHORITY_KEYID_free(akid);
 	if (rc != M2M_OK)
@@ -184,6 +253,71 @@ static X509_EXTENSION *masa_ext(const char *url)
 	return ext;
 }
 
+/* keyUsage then extendedKeyUsage, the ones the profile has, as DER. */
+static int ku_eku_prepare(struct m2m_profile_cache *pc,
+			  const struct m2m_profile *prof)
+{
+	struct m2m_der_blob ku = { NULL, 0 }, eku = { NULL, 0 };
+	int ok;
+
+	ok = (!prof->key_usage || blob_ext(&ku, ku_ext(prof->key_usage))) &&
+	     (!prof->ext_key_usage ||
+	      blob_ext(&eku, eku_ext(prof->ext_key_usage)));
+	if (ok && ku.len + eku.len > 0) {
+		pc->ku_eku.der = OPENSSL_malloc(ku.len + eku.len);
+		ok = pc->ku_eku.der != NULL;
+	}
+	if (ok && pc->ku_eku.der) {
+		if (ku.len)
+			memcpy(pc->ku_eku.der, ku.der, ku.len);
+		if (eku.len)
+			memcpy(pc->ku_eku.der + ku.len, eku.der, eku.len);
+		pc->ku_eku.len = ku.len + eku.len;
+	}
+	blob_free(&ku);
+	blob_free(&eku);
+	return ok;
+}
+
+/* The subject template: its RDNs as DER, and as text. */
+static enum m2m_err subject_prepare(struct m2m_ctx *ctx,
+				    struct m2m_profile_cache *pc,
+				    const struct m2m_profile *prof)
+{
+	X509_NAME *name = NULL;
+	const unsigned char *der, *rdns;
+	unsigned char *p = NULL;
+	size_t len, off = 0, rdns_len;
+	enum m2m_err rc;
+
+	if (!prof->subject[0]) {
+		pc->subject_text = strdup("");
+		return pc->subject_text ? M2M_OK :
+		       m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	}
+	rc = m2m_name_parse(ctx, prof->subject, &name);
+	if (rc != M2M_OK)
+		return m2m_error_prefix(ctx, "profile %s: subject",
+					prof->name);
+	pc->subject_text = malloc(2 * M2M_DN_MAX);
+	if (!pc->subject_text ||
+	    !X509_NAME_get0_der(name, &der, &len) ||
+	    m2m_der_read(der, len, &off, 0x30, &rdns, &rdns_len) < 0 ||
+	    off != len || !(p = OPENSSL_memdup(rdns, rdns_len ? rdns_len : 1))) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				    "profile %s: cannot encode its subject",
+				    prof->name);
+		goto out;
+	}
+	m2m_name_text(name, pc->subject_text, 2 * M2M_DN_MAX);
+	pc->subject.der = p;
+	pc->subject.len = rdns_len;
+	rc = M2M_OK;
+out:
+	X509_NAME_free(name);
+	return rc;
+}
+
 static enum m2m_err profile_prepare(struct m2m_ctx *ctx, struct m2m_ca *ca,
 				    const struct m2m_profile *prof,
 				    struct m2m_profile_cache **out)
@@ -198,15 +332,9 @@ static enum m2m_err profile_prepare(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	*out = pc;
 	if (pc->ready)
 		return M2M_OK;
-	if (prof->subject[0]) {
-		rc = m2m_name_parse(ctx, prof->subject, &pc->subject);
-		if (rc != M2M_OK) {
-			m2m_error_prefix(ctx, "profile %s: subject", prof->name);
-			goto out;
-		}
-	} else {
-		pc->subject = X509_NAME_new();
-	}
+	rc = subject_prepare(ctx, pc, prof);
+	if (rc != M2M_OK)
+		goto out;
 	if (prof->hw_type[0]) {
 		oid = OBJ_txt2obj(prof->hw_type, 1);
 		n = oid ? i2d_ASN1_OBJECT(oid, NULL) : -1;
@@ -219,10 +347,9 @@ static enum m2m_err profile_prepare(struct m2m_ctx *ctx, struct m2m_ca *ca,
 		p = pc->hw_type;
 		pc->hw_type_len = (size_t)i2d_ASN1_OBJECT(oid, &p);
 	}
-	if ((prof->key_usage && !(pc->ku = ku_ext(prof->key_usage))) ||
-	    (prof->ext_key_usage && !(pc->eku = eku_ext(prof->ext_key_usage))) ||
-	    (prof->masa_url[0] && !(pc->masa = masa_ext(prof->masa_url))) ||
-	    !pc->subject) {
+	if (!ku_eku_prepare(pc, prof) ||
+	    (prof->masa_url[0] &&
+	     !blob_ext(&pc->masa, masa_ext(prof->masa_url)))) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
 				    "profile %s: cannot make its extensions",
 				    prof->name);
@@ -248,16 +375,59 @@ struct issue_plan {
 	char ppid_hex[M2M_PPID_HEX_MAX];
 	char device_serial[M2M_SERIAL_MAX + 1];
 	size_t hwmodule_len;		/* ldevid: the IDevID's, DER; 0 none */
-	X509_NAME *subject;		/* owned; NULL: the profile's */
+	size_t subject_len;		/* ldevid: the IDevID's RDNs, DER, in
+					 * subject[]; 0: the profile's */
 	int add_serial;			/* subject gets device_serial */
-	char subject_text[1024];	/* made by build() */
+	char subject_text[1024];	/* what the ledger records */
 	char vouched_by[M2M_CERT_SERIAL_HEX];
 	int64_t now;
 	/* Large buffers last: plan() clears only what comes before them. */
 	uint8_t hwmodule[HWMODULE_MAX];
 	uint8_t names[SAN_MAX];		/* DNS/URI GeneralNames, DER */
 	size_t names_len;
+	uint8_t subject[NAME_MAX_DER];
 };
+
+/*
+ * v as X509_NAME_print_ex() prints a PrintableString under XN_FLAG_RFC2253
+ * (without ASN1_STRFLGS_ESC_MSB), into out[0..size): a backslash before
+ * , + " \ < > ; and before a leading space or # or a trailing space,
+ * control characters as \XX.
+ */
+static void rfc2253_value(const char *v, char *out, size_t size)
+{
+	size_t i, o = 0, n = strlen(v);
+	unsigned char c;
+
+	for (i = 0; i < n && o + 4 < size; i++) {
+		c = (unsigned char)v[i];
+		if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(out + o, size - o, "\\%02X", c);
+			continue;
+		}
+		if (strchr(",+\"\\<>;", c) || (i == 0 && (c == ' ' || c == '#')) ||
+		    (i == n - 1 && c == ' '))
+			out[o++] = '\\';
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
+/* What the ledger records as the subject: the template's, serialNumber first. */
+static void subject_text(struct issue_plan *pl)
+{
+	char v[4 * M2M_SERIAL_MAX + 4];
+
+	if (!pl->add_serial) {
+		snprintf(pl->subject_text, sizeof(pl->subject_text), "%s",
+			 pl->pc->subject_text);
+		return;
+	}
+	rfc2253_value(pl->device_serial, v, sizeof(v));
+	snprintf(pl->subject_text, sizeof(pl->subject_text),
+		 "serialNumber=%s%s%s", v, pl->pc->subject_text[0] ? "," : "",
+		 pl->pc->subject_text);
+}
 
 /* The request's DNS and URI names, checked against the profile. */
 static enum m2m_err request_names(struct m2m_ctx *ctx,
@@ -374,12 +544,27 @@ static enum m2m_err from_idevid(struct m2m_ctx *ctx, const struct m2m_cert *idev
 		goto out;
 	}
 	if (!pl->prof->subject[0]) {
-		X509_NAME_free(pl->subject);
-		pl->subject = X509_NAME_dup(X509_get_subject_name(x));
-		if (!pl->subject) {
-			rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+		/* The Name as the IDevID has it (kept as it was read). */
+		const unsigned char *der, *rdns;
+		size_t len, off = 0, rdns_len;
+
+		if (!X509_NAME_get0_der(X509_get_subject_name(x), &der, &len) ||
+		    m2m_der_read(der, len, &off, 0x30, &rdns, &rdns_len) < 0 ||
+		    off != len) {
+			rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
+					    "cannot encode the IDevID's subject");
 			goto out;
 		}
+		if (rdns_len > sizeof(pl->subject) || rdns_len == 0) {
+			rc = m2m_error(ctx, M2M_ERR_INVALID,
+				       "the IDevID's subject is %zu bytes long (1 to %d)",
+				       rdns_len, NAME_MAX_DER);
+			goto out;
+		}
+		memcpy(pl->subject, rdns, rdns_len);
+		pl->subject_len = rdns_len;
+		m2m_name_text(X509_get_subject_name(x), pl->subject_text,
+			      sizeof(pl->subject_text));
 	}
 	snprintf(pl->vouched_by, sizeof(pl->vouched_by), "%s",
 		 m2m_cert_serial(idevid));
@@ -387,12 +572,6 @@ static enum m2m_err from_idevid(struct m2m_ctx *ctx, const struct m2m_cert *idev
 out:
 	GENERAL_NAMES_free(gens);
 	return rc;
-}
-
-static void plan_release(struct issue_plan *pl)
-{
-	X509_NAME_free(pl->subject);
-	pl->subject = NULL;
 }
 
 static enum m2m_err plan(struct m2m_ctx *ctx, struct m2m_ca *ca,
@@ -475,160 +654,271 @@ static enum m2m_err plan(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	}
 	pl->add_serial = pl->device_serial[0] &&
 			 (prof->type == M2M_PROFILE_IDEVID || prof->subject[0]);
+	if (!pl->subject_len)
+		subject_text(pl);
 	return request_names(ctx, req, pl);
 }
 
 /* ---- the certificate --------------------------------------------------------- */
 
-/* subjectAltName: the HardwareModuleName, then the request's names. */
-static X509_EXTENSION *san_ext(const struct issue_plan *pl)
+/* A Time as X509_time_adj() makes it: UTCTime up to 2049, then Generalized. */
+static int der_time(struct m2m_der *d, int64_t t)
 {
-	uint8_t buf[SAN_MAX + 256];
-	struct m2m_der d;
-	size_t names, on, val, hw;
-	ASN1_OCTET_STRING *os = NULL;
-	X509_EXTENSION *ext = NULL;
+	struct tm tm;
+	time_t tt = (time_t)t;
+	char buf[16];
+	int y, i = 0, k;
+	int v[5];
 
-	m2m_der_init(&d, buf, sizeof(buf));
-	names = m2m_der_open(&d, 0x30);
-	on = m2m_der_open(&d, 0xa0);	/* otherName [0] */
-	m2m_der_tlv(&d, 0x06, m2m_oid_hwmodule, sizeof(m2m_oid_hwmodule));
-	val = m2m_der_open(&d, 0xa0);	/* value [0] EXPLICIT */
+	if (t == Y9999) {
+		m2m_der_tlv(d, 0x18, "99991231235959Z", 15);
+		return 1;
+	}
+	if (!gmtime_r(&tt, &tm))
+		return 0;
+	y = tm.tm_year + 1900;
+	if (y < 0 || y > 9999)
+		return 0;
+	if (y >= 1950 && y < 2050) {
+		buf[i++] = (char)('0' + y / 10 % 10);
+		buf[i++] = (char)('0' + y % 10);
+	} else {
+		buf[i++] = (char)('0' + y / 1000);
+		buf[i++] = (char)('0' + y / 100 % 10);
+		buf[i++] = (char)('0' + y / 10 % 10);
+		buf[i++] = (char)('0' + y % 10);
+	}
+	v[0] = tm.tm_mon + 1;
+	v[1] = tm.tm_mday;
+	v[2] = tm.tm_hour;
+	v[3] = tm.tm_min;
+	v[4] = tm.tm_sec;
+	for (k = 0; k < 5; k++) {
+		buf[i++] = (char)('0' + v[k] / 10);
+		buf[i++] = (char)('0' + v[k] % 10);
+	}
+	buf[i++] = 'Z';
+	m2m_der_tlv(d, y >= 1950 && y < 2050 ? 0x17 : 0x18, buf, (size_t)i);
+	return 1;
+}
+
+/* notAfter: the profile's lifetime, or 9999 for none. */
+static int64_t not_after_of(const struct m2m_ca *ca,
+			    const struct issue_plan *pl)
+{
+	int64_t not_after;
+
+	if (pl->prof->lifetime_days == 0)
+		return Y9999;
+	not_after = pl->now + pl->prof->lifetime_days * 86400;
+	if (pl->prof->type != M2M_PROFILE_IDEVID && not_after > ca->not_after)
+		not_after = ca->not_after;
+	return not_after;
+}
+
+/* Extension ::= SEQUENCE { extnID 2.5.29.x, extnValue OCTET STRING } */
+static size_t ext_open(struct m2m_der *d, uint8_t id, size_t *os)
+{
+	const uint8_t oid[3] = { 0x55, 0x1d, id };
+	size_t ext = m2m_der_open(d, 0x30);
+
+	m2m_der_tlv(d, 0x06, oid, sizeof(oid));
+	*os = m2m_der_open(d, 0x04);
+	return ext;
+}
+
+static void ext_close(struct m2m_der *d, size_t ext, size_t os)
+{
+	m2m_der_close(d, os);
+	m2m_der_close(d, ext);
+}
+
+/* subjectAltName: the HardwareModuleName, then the request's names. */
+static void san_ext(struct m2m_der *d, const struct issue_plan *pl)
+{
+	size_t ext, os, names, on, val, hw;
+
+	ext = ext_open(d, 0x11, &os);
+	names = m2m_der_open(d, 0x30);
+	on = m2m_der_open(d, 0xa0);	/* otherName [0] */
+	m2m_der_tlv(d, 0x06, m2m_oid_hwmodule, sizeof(m2m_oid_hwmodule));
+	val = m2m_der_open(d, 0xa0);	/* value [0] EXPLICIT */
 	if (pl->hwmodule_len) {
 		/* ldevid: the IDevID's HardwareModuleName, unchanged. */
-		if (d.size - d.len < pl->hwmodule_len)
-			return NULL;
-		memcpy(d.buf + d.len, pl->hwmodule, pl->hwmodule_len);
-		d.len += pl->hwmodule_len;
+		m2m_der_raw(d, pl->hwmodule, pl->hwmodule_len);
 	} else {
-		hw = m2m_der_open(&d, 0x30);
-		if (d.size - d.len < pl->pc->hw_type_len)
-			return NULL;
-		memcpy(d.buf + d.len, pl->pc->hw_type, pl->pc->hw_type_len);
-		d.len += pl->pc->hw_type_len;
-		m2m_der_tlv(&d, 0x04, pl->ppid, pl->ppid_len);
-		m2m_der_close(&d, hw);
+		hw = m2m_der_open(d, 0x30);
+		m2m_der_raw(d, pl->pc->hw_type, pl->pc->hw_type_len);
+		m2m_der_tlv(d, 0x04, pl->ppid, pl->ppid_len);
+		m2m_der_close(d, hw);
 	}
-	m2m_der_close(&d, val);
-	m2m_der_close(&d, on);
-	if (pl->names_len) {
-		if (d.size - d.len < pl->names_len)
-			return NULL;
-		memcpy(d.buf + d.len, pl->names, pl->names_len);
-		d.len += pl->names_len;
-	}
-	m2m_der_close(&d, names);
-	if (d.bad)
-		return NULL;
-	os = ASN1_OCTET_STRING_new();
-	if (os && ASN1_OCTET_STRING_set(os, buf, (int)d.len))
-		ext = X509_EXTENSION_create_by_NID(NULL, NID_subject_alt_name,
-						   0, os);
-	ASN1_OCTET_STRING_free(os);
-	return ext;
+	m2m_der_close(d, val);
+	m2m_der_close(d, on);
+	m2m_der_raw(d, pl->names, pl->names_len);
+	m2m_der_close(d, names);
+	ext_close(d, ext, os);
 }
 
-static X509_EXTENSION *ski_ext(X509 *x)
+/* subjectKeyIdentifier: SHA-1 of the subjectPublicKey bits (RFC 5280 (1)). */
+static int ski_ext(struct m2m_der *d, const uint8_t *spki, size_t len)
 {
-	const unsigned char *pk;
+	const uint8_t *seq, *alg, *bits;
+	size_t off = 0, o = 0, seql, algl, bitsl, ext, os;
 	unsigned char md[20];
-	int pklen;
-	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
-	X509_EXTENSION *ext = NULL;
 
-	if (os && X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL,
-					 X509_get_X509_PUBKEY(x)) &&
-	    EVP_Digest(pk, (size_t)pklen, md, NULL, EVP_sha1(), NULL) &&
-	    ASN1_OCTET_STRING_set(os, md, sizeof(md)))
-		ext = X509V3_EXT_i2d(NID_subject_key_identifier, 0, os);
-	ASN1_OCTET_STRING_free(os);
-	return ext;
-}
-
-static int add_ext(X509 *x, X509_EXTENSION *ext, int owned)
-{
-	int ok = ext && X509_add_ext(x, ext, -1);
-
-	if (owned)
-		X509_EXTENSION_free(ext);
-	return ok;
+	if (m2m_der_read(spki, len, &off, 0x30, &seq, &seql) < 0 ||
+	    m2m_der_read(seq, seql, &o, 0x30, &alg, &algl) < 0 ||
+	    m2m_der_read(seq, seql, &o, 0x03, &bits, &bitsl) < 0 ||
+	    bitsl < 1 ||
+	    !EVP_Digest(bits + 1, bitsl - 1, md, NULL, EVP_sha1(), NULL))
+		return 0;
+	ext = ext_open(d, 0x0e, &os);
+	m2m_der_tlv(d, 0x04, md, sizeof(md));
+	ext_close(d, ext, os);
+	return 1;
 }
 
 /*
- * The subject is made in place, in the certificate: a copy of an
- * X509_NAME costs as much as signing (OpenSSL re-parses it and makes its
- * canonical form), so the profile's is copied once, not twice.
+ * The TBSCertificate (RFC 5280 4.1) into d:
+ *   SEQUENCE { [0] { INTEGER 2 }, serialNumber, signature, issuer,
+ *              validity, subject, subjectPublicKeyInfo, [3] extensions }
+ * the extensions in the order subjectAltName, keyUsage, extendedKeyUsage,
+ * authorityKeyIdentifier, subjectKeyIdentifier, certificatePolicies,
+ * id-pe-masa-url (those the profile and request have).
+ */
+static enum m2m_err tbs_write(struct m2m_ctx *ctx, struct m2m_ca *ca,
+			      const struct m2m_issue_request *req,
+			      const struct issue_plan *pl,
+			      const unsigned char serial[16],
+			      struct m2m_der *d)
+{
+	static const uint8_t v3[] = { 0xa0, 0x03, 0x02, 0x01, 0x02 };
+	static const uint8_t oid_serial[] = { 0x55, 0x04, 0x05 };
+	const struct m2m_profile_cache *pc = pl->pc;
+	const uint8_t *spki;
+	unsigned char *owned = NULL;
+	size_t spki_len, tbs, val, name, rdn, atv, exts, list;
+	int ok;
+
+	if (req->csr) {
+		ok = m2m_csr_spki(req->csr, &spki, &spki_len, &owned);
+	} else {
+		int n = i2d_PUBKEY(m2m_key_pkey(req->key), &owned);
+
+		ok = n > 0;
+		spki = owned;
+		spki_len = ok ? (size_t)n : 0;
+	}
+	if (!ok)
+		return m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				      "cannot encode the subject public key");
+	tbs = m2m_der_open(d, 0x30);
+	m2m_der_raw(d, v3, sizeof(v3));
+	m2m_der_tlv(d, 0x02, serial, 16);
+	m2m_der_raw(d, ca->sig_alg.der, ca->sig_alg.len);
+	m2m_der_raw(d, ca->issuer.der, ca->issuer.len);
+	val = m2m_der_open(d, 0x30);
+	ok = der_time(d, pl->now) && der_time(d, not_after_of(ca, pl));
+	m2m_der_close(d, val);
+	name = m2m_der_open(d, 0x30);
+	if (pl->subject_len)
+		m2m_der_raw(d, pl->subject, pl->subject_len);
+	else
+		m2m_der_raw(d, pc->subject.der, pc->subject.len);
+	if (pl->add_serial) {
+		rdn = m2m_der_open(d, 0x31);
+		atv = m2m_der_open(d, 0x30);
+		m2m_der_tlv(d, 0x06, oid_serial, sizeof(oid_serial));
+		m2m_der_tlv(d, 0x13, pl->device_serial,
+			    strlen(pl->device_serial));
+		m2m_der_close(d, atv);
+		m2m_der_close(d, rdn);
+	}
+	m2m_der_close(d, name);
+	m2m_der_raw(d, spki, spki_len);
+	exts = m2m_der_open(d, 0xa3);
+	list = m2m_der_open(d, 0x30);
+	san_ext(d, pl);
+	m2m_der_raw(d, pc->ku_eku.der, pc->ku_eku.len);
+	m2m_der_raw(d, ca->aki_der.der, ca->aki_der.len);
+	if (ok && pl->prof->subject_key_id)
+		ok = ski_ext(d, spki, spki_len);
+	if (req->tpm_resident)
+		m2m_der_raw(d, ca->policies.der, ca->policies.len);
+	m2m_der_raw(d, pc->masa.der, pc->masa.len);
+	m2m_der_close(d, list);
+	m2m_der_close(d, exts);
+	m2m_der_close(d, tbs);
+	OPENSSL_free(owned);
+	if (!ok || d->bad)
+		return m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				      "cannot build the certificate%s",
+				      d->bad ? ": it is too large" : "");
+	return M2M_OK;
+}
+
+/*
+ * Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
+ *                            signatureValue BIT STRING }
+ * with the TBSCertificate signed by a copy of the CA's signing context.
  */
 static enum m2m_err build(struct m2m_ctx *ctx, struct m2m_ca *ca,
 			  const struct m2m_issue_request *req,
-			  struct issue_plan *pl, struct m2m_cert **out)
+			  const struct issue_plan *pl,
+			  const unsigned char serial[16], struct m2m_cert **out)
 {
-	const struct m2m_profile *prof = pl->prof;
-	unsigned char serial[16];
+	static const uint8_t no_unused_bits = 0;
+	unsigned char *tbs = NULL, *der = NULL, sig[SIG_MAX];
 	EVP_MD_CTX *mctx = NULL;
-	X509 *x = NULL;
-	int64_t not_after;
+	struct m2m_der d, c;
+	size_t siglen = 0, cert, bits;
 	enum m2m_err rc;
-	int ok;
 
 	*out = NULL;
-	rc = m2m_random_serial(ctx, serial);
-	if (rc != M2M_OK)
-		return rc;
-	x = X509_new_ex(ctx->libctx, NULL);
-	ok = x && X509_set_version(x, X509_VERSION_3) &&
-	     ASN1_STRING_set(X509_get_serialNumber(x), serial, sizeof(serial)) &&
-	     X509_set_issuer_name(x, X509_get_subject_name(m2m_cert_x509(ca->cert))) &&
-	     X509_set_subject_name(x, pl->subject ? pl->subject :
-				   pl->pc->subject) &&
-	     (!pl->add_serial ||
-	      X509_NAME_add_entry_by_NID(X509_get_subject_name(x),
-					 NID_serialNumber,
-					 V_ASN1_PRINTABLESTRING,
-					 (unsigned char *)pl->device_serial,
-					 -1, -1, 0)) &&
-	     ASN1_TIME_set(X509_getm_notBefore(x), (time_t)pl->now);
-	if (ok)
-		m2m_name_text(X509_get_subject_name(x), pl->subject_text,
-			      sizeof(pl->subject_text));
-	if (ok && prof->lifetime_days == 0) {
-		ok = ASN1_TIME_set_string(X509_getm_notAfter(x),
-					  "99991231235959Z");
-	} else if (ok) {
-		not_after = pl->now + prof->lifetime_days * 86400;
-		if (prof->type != M2M_PROFILE_IDEVID &&
-		    not_after > ca->not_after)
-			not_after = ca->not_after;
-		ok = ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after) != NULL;
-	}
-	if (ok)
-		ok = req->csr ? m2m_csr_copy_spki(req->csr, x) :
-		     X509_set_pubkey(x, m2m_key_pkey(req->key));
-	if (ok)
-		ok = add_ext(x, san_ext(pl), 1) &&
-		     (!pl->pc->ku || add_ext(x, pl->pc->ku, 0)) &&
-		     (!pl->pc->eku || add_ext(x, pl->pc->eku, 0)) &&
-		     add_ext(x, ca->aki, 0) &&
-		     (!prof->subject_key_id || add_ext(x, ski_ext(x), 1)) &&
-		     (!req->tpm_resident || add_ext(x, ca->policies, 0)) &&
-		     (!pl->pc->masa || add_ext(x, pl->pc->masa, 0));
-	if (!ok) {
-		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
-				    "cannot build the certificate");
+	tbs = malloc(TBS_MAX);
+	if (!tbs) {
+		rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	m2m_der_init(&d, tbs, TBS_MAX);
+	rc = tbs_write(ctx, ca, req, pl, serial, &d);
+	if (rc != M2M_OK)
+		goto out;
 	rc = m2m_ca_sign_ctx(ctx, ca, &mctx);
 	if (rc != M2M_OK)
 		goto out;
-	if (X509_sign_ctx(x, mctx) <= 0) {
+	/* As ASN1_item_sign_ctx() does: the size, then the signature. */
+	if (EVP_DigestSign(mctx, NULL, &siglen, tbs, d.len) != 1 ||
+	    siglen > sizeof(sig) ||
+	    EVP_DigestSign(mctx, sig, &siglen, tbs, d.len) != 1) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
 				    "cannot sign the certificate with the CA key");
 		goto out;
 	}
-	rc = m2m_cert_from_x509(ctx, &x, out);
+	der = malloc(d.len + ca->sig_alg.len + siglen + 16);
+	if (!der) {
+		rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	m2m_der_init(&c, der, d.len + ca->sig_alg.len + siglen + 16);
+	cert = m2m_der_open(&c, 0x30);
+	m2m_der_raw(&c, tbs, d.len);
+	m2m_der_raw(&c, ca->sig_alg.der, ca->sig_alg.len);
+	bits = m2m_der_open(&c, 0x03);
+	m2m_der_raw(&c, &no_unused_bits, 1);
+	m2m_der_raw(&c, sig, siglen);
+	m2m_der_close(&c, bits);
+	m2m_der_close(&c, cert);
+	if (c.bad) {
+		rc = m2m_error(ctx, M2M_ERR_INTERNAL,
+			       "the certificate does not fit its buffer");
+		goto out;
+	}
+	rc = m2m_cert_from_der(ctx, &der, c.len, serial, 16, out);
 out:
 	EVP_MD_CTX_free(mctx);
-	X509_free(x);
+	free(der);
+	free(tbs);
 	return rc;
 }
 
@@ -682,23 +972,20 @@ static enum m2m_err revoke_superseded(struct m2m_ctx *ctx, struct m2m_ca *ca,
 static int request_matches(const struct m2m_issue_request *req,
 			   const struct m2m_cert *cert)
 {
-	unsigned char *a = NULL, *b = NULL;
-	X509 *tmp;
-	int na, nb, same;
+	const uint8_t *a;
+	unsigned char *owned = NULL, *b = NULL;
+	X509 *x = m2m_cert_x509(cert);
+	size_t na;
+	int nb, same;
 
 	if (req->key)
 		return m2m_cert_matches_key(cert, req->key);
-	tmp = X509_new();
-	if (!tmp || !m2m_csr_copy_spki(req->csr, tmp)) {
-		X509_free(tmp);
+	if (!x || !m2m_csr_spki(req->csr, &a, &na, &owned))
 		return 0;
-	}
-	na = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(tmp), &a);
-	nb = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(m2m_cert_x509(cert)), &b);
-	same = na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0;
-	OPENSSL_free(a);
+	nb = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &b);
+	same = nb > 0 && na == (size_t)nb && memcmp(a, b, na) == 0;
+	OPENSSL_free(owned);
 	OPENSSL_free(b);
-	X509_free(tmp);
 	return same;
 }
 
@@ -718,6 +1005,7 @@ enum m2m_err m2m_ca_group_issue(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	struct issue_plan *pl = NULL;
 	struct m2m_cert_record have, r;
 	struct m2m_cert *cert = NULL;
+	unsigned char serial[16];
 	enum m2m_ledger_conflict conflict = M2M_CONFLICT_NONE;
 	enum m2m_err rc;
 	int tries;
@@ -728,7 +1016,6 @@ enum m2m_err m2m_ca_group_issue(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	pl = malloc(sizeof(*pl));
 	if (!pl)
 		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
-	pl->subject = NULL;
 	rc = plan(ctx, ca, req, pl);
 	if (rc != M2M_OK)
 		goto out;
@@ -802,7 +1089,9 @@ enum m2m_err m2m_ca_group_issue(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	for (tries = 0;; tries++) {
 		m2m_cert_free(cert);
 		cert = NULL;
-		rc = build(ctx, ca, req, pl, &cert);
+		rc = m2m_random_serial(ctx, serial);
+		if (rc == M2M_OK)
+			rc = build(ctx, ca, req, pl, serial, &cert);
 		if (rc != M2M_OK)
 			goto out;
 		memset(&r, 0, sizeof(r));
@@ -814,7 +1103,8 @@ enum m2m_err m2m_ca_group_issue(struct m2m_ctx *ctx, struct m2m_ca *ca,
 		r.device_serial = pl->device_serial[0] ? pl->device_serial : NULL;
 		r.vouched_by = pl->vouched_by[0] ? pl->vouched_by : NULL;
 		r.issued_at = pl->now;
-		m2m_cert_validity(cert, &r.not_before, &r.not_after);
+		r.not_before = pl->now;
+		r.not_after = not_after_of(ca, pl);
 		r.status = M2M_CERT_VALID;
 		r.reason = -1;
 		r.der = m2m_cert_der(cert, &r.der_len);
@@ -832,8 +1122,32 @@ enum m2m_err m2m_ca_group_issue(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	cert = NULL;
 out:
 	m2m_cert_free(cert);
-	if (pl)
-		plan_release(pl);
+	free(pl);
+	return rc;
+}
+
+enum m2m_err m2m_ca_make_cert(struct m2m_ctx *ctx, struct m2m_ca *ca,
+			      const struct m2m_issue_request *req,
+			      const unsigned char serial[16],
+			      struct m2m_cert **out, char *subject,
+			      size_t subject_size, int64_t *not_before,
+			      int64_t *not_after)
+{
+	struct issue_plan *pl;
+	enum m2m_err rc;
+
+	*out = NULL;
+	pl = malloc(sizeof(*pl));
+	if (!pl)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	rc = plan(ctx, ca, req, pl);
+	if (rc == M2M_OK)
+		rc = build(ctx, ca, req, pl, serial, out);
+	if (rc == M2M_OK) {
+		snprintf(subject, subject_size, "%s", pl->subject_text);
+		*not_before = pl->now;
+		*not_after = not_after_of(ca, pl);
+	}
 	free(pl);
 	return rc;
 }
