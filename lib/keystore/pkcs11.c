@@ -676,6 +676,53 @@ static CK_ULONG get_ulong(struct p11_token *t, CK_OBJECT_HANDLE obj,
 	return v;
 }
 
+/* What a search found: enough of an object to sort it, read at once. */
+struct obj_info {
+	CK_OBJECT_CLASS cls;		/* CKO_DATA if unreadable */
+	CK_KEY_TYPE key_type;		/* (CK_ULONG)-1 if none */
+	CK_ULONG category;		/* certificates; 0 if none */
+	unsigned char id[M2M_P11_ID_MAX];
+	size_t idlen;			/* 0 if none, or too long */
+};
+
+/*
+ * The class, key type, certificate category and CKA_ID of obj into *oi,
+ * in one round trip: an attribute the object does not have (a key's
+ * category, a certificate's key type) leaves the others read.
+ */
+static void obj_info(struct p11_token *t, CK_OBJECT_HANDLE obj,
+		     struct obj_info *oi)
+{
+	CK_ATTRIBUTE a[] = {
+		{ CKA_CLASS, &oi->cls, sizeof(oi->cls) },
+		{ CKA_KEY_TYPE, &oi->key_type, sizeof(oi->key_type) },
+		{ CKA_CERTIFICATE_CATEGORY, &oi->category,
+		  sizeof(oi->category) },
+		{ CKA_ID, oi->id, sizeof(oi->id) },
+	};
+	CK_RV rv;
+
+	rv = t->mod->fn->C_GetAttributeValue(t->session, obj, a,
+					     sizeof(a) / sizeof(a[0]));
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID &&
+	    rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_BUFFER_TOO_SMALL)
+		a[0].ulValueLen = a[1].ulValueLen = a[2].ulValueLen =
+			a[3].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+	if (a[0].ulValueLen != sizeof(oi->cls))
+		oi->cls = CKO_DATA;
+	if (a[1].ulValueLen != sizeof(oi->key_type))
+		oi->key_type = (CK_ULONG)-1;
+	if (a[2].ulValueLen != sizeof(oi->category))
+		oi->category = 0;
+	oi->idlen = a[3].ulValueLen <= sizeof(oi->id) ? a[3].ulValueLen : 0;
+}
+
+/* oi's CKA_ID is id[0..len). */
+static int same_id(const struct obj_info *oi, const void *id, size_t len)
+{
+	return oi->idlen == len && memcmp(oi->id, id, len) == 0;
+}
+
 static enum m2m_err destroy(struct m2m_ctx *ctx, struct p11_token *t,
 			    CK_OBJECT_HANDLE obj)
 {
@@ -1650,12 +1697,14 @@ static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
 	struct p11_token *t = NULL;
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
 	CK_ULONG auth = 2, got = 0, j;
-	CK_OBJECT_HANDLE h[FIND_MAX], leaf = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE h[FIND_MAX], chain[CHAIN_MAX];
+	CK_OBJECT_HANDLE leaf = CK_INVALID_HANDLE;
 	unsigned char label[M2M_P11_OBJECT_MAX];
 	struct m2m_cert **list = NULL, *tmp;
+	struct obj_info oi;
 	CK_ATTRIBUTE tmpl[3];
 	char q[M2M_QUOTE_MAX];
-	size_t nleaf = 0, labellen = 0, count = 0, i, k;
+	size_t nleaf = 0, nchain = 0, labellen = 0, count = 0, i, k;
 	enum m2m_err rc;
 
 	*out = NULL;
@@ -1670,14 +1719,34 @@ static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
 			       "'%s' names no certificate (type=)", q);
 		goto out;
 	}
-	rc = find(ctx, t, tmpl, uri_tmpl(tmpl, &cls, uri), h, FIND_MAX, &got);
+	/*
+	 * With a label, one search: the leaf and its chain share it, and
+	 * the leaf is the one that is not an authority (and has the id, if
+	 * the URI gives one).  Without, the leaf by its id, then its chain
+	 * by the leaf's label.
+	 */
+	if (uri->has & M2M_P11_OBJECT) {
+		tmpl[0] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+		tmpl[1] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)uri->object,
+					  uri->object_len };
+		rc = find(ctx, t, tmpl, 2, h, FIND_MAX, &got);
+	} else {
+		rc = find(ctx, t, tmpl, uri_tmpl(tmpl, &cls, uri), h, FIND_MAX,
+			  &got);
+	}
 	if (rc != M2M_OK)
 		goto out;
-	for (j = 0; j < got; j++)
-		if (get_ulong(t, h[j], CKA_CERTIFICATE_CATEGORY, 0) != 2) {
+	for (j = 0; j < got; j++) {
+		obj_info(t, h[j], &oi);
+		if (oi.category == 2) {
+			if ((uri->has & M2M_P11_OBJECT) && nchain < CHAIN_MAX)
+				chain[nchain++] = h[j];
+		} else if (!(uri->has & M2M_P11_ID) ||
+			   same_id(&oi, uri->id, uri->id_len)) {
 			leaf = h[j];
 			nleaf++;
 		}
+	}
 	if (nleaf != 1) {
 		rc = m2m_error(ctx, nleaf ? M2M_ERR_USAGE : M2M_ERR_NOT_FOUND,
 			       nleaf ? "'%s' matches more than one certificate on token '%s': add id= or object=" :
@@ -1685,23 +1754,18 @@ static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
 			       q, t->label);
 		goto out;
 	}
-	if (uri->has & M2M_P11_OBJECT) {
-		memcpy(label, uri->object, uri->object_len);
-		labellen = uri->object_len;
-	} else if (get_attr(ctx, t, leaf, CKA_LABEL, label, sizeof(label),
-			    &labellen) != M2M_OK) {
-		labellen = 0;
-	}
-	got = 0;
-	if (labellen) {
+	if (!(uri->has & M2M_P11_OBJECT) &&
+	    get_attr(ctx, t, leaf, CKA_LABEL, label, sizeof(label),
+		     &labellen) == M2M_OK && labellen) {
 		tmpl[1] = (CK_ATTRIBUTE){ CKA_LABEL, label, labellen };
 		tmpl[2] = (CK_ATTRIBUTE){ CKA_CERTIFICATE_CATEGORY, &auth,
 					  sizeof(auth) };
-		rc = find(ctx, t, tmpl, 3, h, CHAIN_MAX, &got);
+		rc = find(ctx, t, tmpl, 3, chain, CHAIN_MAX, &got);
 		if (rc != M2M_OK)
 			goto out;
+		nchain = got;
 	}
-	list = calloc(1 + got, sizeof(*list));
+	list = calloc(1 + nchain, sizeof(*list));
 	if (!list) {
 		rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 		goto out;
@@ -1710,8 +1774,8 @@ static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
 	if (rc != M2M_OK)
 		goto out;
 	count++;
-	for (j = 0; j < got; j++) {
-		rc = cert_read(ctx, t, h[j], &list[count]);
+	for (i = 0; i < nchain; i++) {
+		rc = cert_read(ctx, t, chain[i], &list[count]);
 		if (rc != M2M_OK)
 			goto out;
 		count++;
