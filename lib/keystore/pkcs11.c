@@ -1492,15 +1492,17 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 	struct m2m_pkcs11_uri *uri = NULL;
 	struct m2m_pkcs11_state *st = NULL;
 	struct p11_token *t = NULL;
-	CK_OBJECT_CLASS kcls = CKO_PRIVATE_KEY, ccls = CKO_CERTIFICATE;
-	CK_OBJECT_HANDLE keys[2], old[2 * FIND_MAX], h[FIND_MAX];
+	CK_OBJECT_CLASS ccls = CKO_CERTIFICATE;
+	CK_OBJECT_HANDLE old[2 * FIND_MAX], h[FIND_MAX];
 	CK_OBJECT_HANDLE made[1 + CHAIN_MAX];
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE, keypub = CK_INVALID_HANDLE;
 	unsigned char id[M2M_P11_ID_MAX], label[M2M_P11_OBJECT_MAX];
 	unsigned char cid[20];
-	size_t idlen = 0, labellen = 0, nold = 0, nmade = 0, i, k;
+	size_t idlen = 0, labellen = 0, nold = 0, nmade = 0, nkeys = 0, i;
 	const unsigned char *der;
-	CK_ATTRIBUTE tmpl[3];
-	CK_ULONG nkeys = 0, got, j;
+	struct obj_info info[FIND_MAX], *ki = NULL;
+	CK_ATTRIBUTE tmpl[2];
+	CK_ULONG got = 0, j;
 	EVP_PKEY *pub = NULL;
 	X509 *x = NULL;
 	char q[M2M_QUOTE_MAX];
@@ -1539,10 +1541,31 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 		goto out;
 	}
 
-	/* The key it belongs to, if it is on the token. */
-	rc = find(ctx, t, tmpl, uri_tmpl(tmpl, &kcls, uri), keys, 2, &nkeys);
+	/*
+	 * What is there, in one search without a class: by the label if the
+	 * URI has one (the certificate and its chain are kept under it),
+	 * else by the id.  Among it: the key with the URI's id and label,
+	 * its public half, and the certificates to replace.
+	 */
+	tmpl[0] = uri->has & M2M_P11_OBJECT ?
+		  (CK_ATTRIBUTE){ CKA_LABEL, (void *)uri->object,
+				  uri->object_len } :
+		  (CK_ATTRIBUTE){ CKA_ID, (void *)uri->id, uri->id_len };
+	rc = find(ctx, t, tmpl, 1, h, FIND_MAX, &got);
 	if (rc != M2M_OK)
 		goto out;
+	for (j = 0; j < got; j++) {
+		obj_info(t, h[j], &info[j]);
+		if (info[j].cls == CKO_CERTIFICATE)
+			old[nold++] = h[j];
+		else if (info[j].cls == CKO_PRIVATE_KEY &&
+			 (!(uri->has & M2M_P11_ID) ||
+			  same_id(&info[j], uri->id, uri->id_len))) {
+			key = h[j];
+			ki = &info[j];
+			nkeys++;
+		}
+	}
 	if (nkeys > 1) {
 		rc = m2m_error(ctx, M2M_ERR_USAGE,
 			       "'%s' matches more than one key on token '%s': add id= or object=",
@@ -1558,7 +1581,18 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 		labellen = uri->object_len;
 	}
 	if (nkeys == 1) {
-		rc = pub_for_key(ctx, t, keys[0], &pub);
+		/* Its public key object, if the search found it too. */
+		for (j = 0; j < got && ki->idlen; j++)
+			if (info[j].cls == CKO_PUBLIC_KEY &&
+			    info[j].key_type == ki->key_type &&
+			    same_id(&info[j], ki->id, ki->idlen))
+				keypub = h[j];
+		if (keypub != CK_INVALID_HANDLE &&
+		    (ki->key_type == CKK_EC || ki->key_type == CKK_RSA))
+			rc = pub_from_object(ctx, t, keypub, ki->key_type,
+					     &pub);
+		else
+			rc = pub_for_key(ctx, t, key, &pub);
 		if (rc != M2M_OK)
 			goto out;
 		if (EVP_PKEY_eq(X509_get0_pubkey(x), pub) != 1) {
@@ -1569,10 +1603,10 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 			goto out;
 		}
 		if (!idlen)
-			rc = get_attr(ctx, t, keys[0], CKA_ID, id, sizeof(id),
+			rc = get_attr(ctx, t, key, CKA_ID, id, sizeof(id),
 				      &idlen);
 		if (rc == M2M_OK && !labellen)
-			rc = get_attr(ctx, t, keys[0], CKA_LABEL, label,
+			rc = get_attr(ctx, t, key, CKA_LABEL, label,
 				      sizeof(label), &labellen);
 		if (rc != M2M_OK)
 			goto out;
@@ -1590,13 +1624,19 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 		goto out;
 	}
 
-	/* What is there already: certificates with the id or the label. */
+	/*
+	 * The certificates with the id, or with the label, are replaced.
+	 * With both in the URI, those under the label are what it names
+	 * (found above); with one, those under the other (the key's, or
+	 * the id made from the certificate) are looked for too.
+	 */
 	tmpl[0] = (CK_ATTRIBUTE){ CKA_CLASS, &ccls, sizeof(ccls) };
-	for (k = 0; k < 2; k++) {
-		if (k == 1 && !labellen)
-			break;
-		tmpl[1] = k == 0 ? (CK_ATTRIBUTE){ CKA_ID, id, idlen } :
-			  (CK_ATTRIBUTE){ CKA_LABEL, label, labellen };
+	tmpl[1] = (CK_ATTRIBUTE){ CKA_ID, NULL, 0 };
+	if (!(uri->has & M2M_P11_OBJECT))
+		tmpl[1] = (CK_ATTRIBUTE){ CKA_LABEL, label, labellen };
+	else if (!(uri->has & M2M_P11_ID))
+		tmpl[1] = (CK_ATTRIBUTE){ CKA_ID, id, idlen };
+	if (tmpl[1].ulValueLen) {
 		rc = find(ctx, t, tmpl, 2, h, FIND_MAX, &got);
 		if (rc != M2M_OK)
 			goto out;
