@@ -13,11 +13,15 @@
  *   or locked PIN is reported and remembered: that token is not tried again
  *   in this context, so that a batch with a wrong PIN does not use up the
  *   token's retry counter.
- * - Objects are looked up by CKA_ID and CKA_LABEL, never listed.  A key
- *   generated without id= gets the SHA-1 of its subjectPublicKey BIT
- *   STRING (RFC 5280, 4.2.1.2, method 1: usually its certificate's subject
- *   key identifier) as CKA_ID; a chain certificate gets the same of its
- *   own public key, and the leaf's label.
+ * - Objects are looked up by CKA_ID and CKA_LABEL, never listed, in as
+ *   few searches as can be (SoftHSM2 reads every object for each).  A key
+ *   to make replaces those with the URI's id (or, without one, its
+ *   label); a certificate to store replaces those with the URI's label
+ *   (or, without one, its id) and, given only one of the two, those with
+ *   the other one it gets.  A key generated without id= gets the SHA-1
+ *   of its subjectPublicKey BIT STRING (RFC 5280, 4.2.1.2, method 1:
+ *   usually its certificate's subject key identifier) as CKA_ID; a chain
+ *   certificate gets the same of its own public key, and the leaf's label.
  * - A key handed out keeps the state (modules, sessions) alive through a
  *   reference, so it signs whatever else was freed before it.
  */
@@ -1162,10 +1166,11 @@ static enum m2m_err wrap_key(struct m2m_ctx *ctx, struct m2m_pkcs11_state *st,
 /* ---- operations ------------------------------------------------------------ */
 
 /*
- * Key objects (private and public) with uri's CKA_ID, and those with its
- * CKA_LABEL, into obj[0..max); *n gets their number.  One search per
- * attribute, whatever the class (a search costs a visit of every object
- * on SoftHSM), then the few found are sorted by class.
+ * The key objects (private and public) uri names, into obj[0..max); *n
+ * gets their number.  With an id, those with its CKA_ID whatever their
+ * label (the id is what pairs a key with its certificate); else those
+ * with its CKA_LABEL.  One search whatever the class (a search costs a
+ * visit of every object on SoftHSM), then the few found are sorted.
  */
 static enum m2m_err find_keys(struct m2m_ctx *ctx, struct p11_token *t,
 			      const struct m2m_pkcs11_uri *uri,
@@ -1175,32 +1180,20 @@ static enum m2m_err find_keys(struct m2m_ctx *ctx, struct p11_token *t,
 	CK_OBJECT_HANDLE h[FIND_MAX];
 	CK_OBJECT_CLASS cls;
 	CK_ULONG got, j;
-	size_t pass, k;
 	enum m2m_err rc;
 
 	*n = 0;
-	for (pass = 0; pass < 2; pass++) {
-		if (pass == 0 && !(uri->has & M2M_P11_ID))
-			continue;
-		if (pass == 1 && !(uri->has & M2M_P11_OBJECT))
-			continue;
-		tmpl[0] = pass == 0 ?
-			  (CK_ATTRIBUTE){ CKA_ID, (void *)uri->id,
-					  uri->id_len } :
-			  (CK_ATTRIBUTE){ CKA_LABEL, (void *)uri->object,
-					  uri->object_len };
-		rc = find(ctx, t, tmpl, 1, h, FIND_MAX, &got);
-		if (rc != M2M_OK)
-			return rc;
-		for (j = 0; j < got; j++) {
-			cls = get_ulong(t, h[j], CKA_CLASS, CKO_DATA);
-			if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY)
-				continue;
-			for (k = 0; k < *n && obj[k] != h[j]; k++)
-				;
-			if (k == *n && *n < max)
-				obj[(*n)++] = h[j];
-		}
+	tmpl[0] = uri->has & M2M_P11_ID ?
+		  (CK_ATTRIBUTE){ CKA_ID, (void *)uri->id, uri->id_len } :
+		  (CK_ATTRIBUTE){ CKA_LABEL, (void *)uri->object,
+				  uri->object_len };
+	rc = find(ctx, t, tmpl, 1, h, FIND_MAX, &got);
+	if (rc != M2M_OK)
+		return rc;
+	for (j = 0; j < got && *n < max; j++) {
+		cls = get_ulong(t, h[j], CKA_CLASS, CKO_DATA);
+		if (cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY)
+			obj[(*n)++] = h[j];
 	}
 	return M2M_OK;
 }
@@ -1213,7 +1206,7 @@ static enum m2m_err pkcs11_generate(struct m2m_ctx *ctx, const char *locator,
 	struct m2m_pkcs11_uri *uri = NULL;
 	struct m2m_pkcs11_state *st = NULL;
 	struct p11_token *t = NULL;
-	CK_OBJECT_HANDLE old[2 * FIND_MAX], made[2] = { CK_INVALID_HANDLE,
+	CK_OBJECT_HANDLE old[FIND_MAX], made[2] = { CK_INVALID_HANDLE,
 							    CK_INVALID_HANDLE };
 	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_ULONG bits = alg == M2M_KEY_RSA3072 ? 3072 : 2048;

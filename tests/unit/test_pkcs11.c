@@ -325,6 +325,23 @@ UNIT_TEST(test_duplicate_force_remove)
 	CHECK_FAILS(m2m_key_generate(ctx, uri(u, sizeof(u), "object=x;id=%10"),
 				     M2M_KEY_EC_P256, &opts, &k2),
 		    M2M_ERR_DUPLICATE, "exists on token 'm2m-test'");
+	/* Without id=, the label names it. */
+	CHECK_FAILS(m2m_key_generate(ctx, uri(u, sizeof(u), "object=dup"),
+				     M2M_KEY_EC_P256, &opts, &k2),
+		    M2M_ERR_DUPLICATE, "a key 'pkcs11:token=m2m-test;object=dup'");
+	/*
+	 * With id=, the id does: the label under another id is another key,
+	 * which the label alone then does not name.
+	 */
+	uri(u, sizeof(u), "object=dup;id=%11");
+	CHECK_OK(m2m_key_generate(ctx, u, M2M_KEY_EC_P256, &opts, &k2));
+	m2m_key_free(k2);
+	k2 = NULL;
+	CHECK_FAILS(m2m_key_load(ctx, uri(u, sizeof(u), "object=dup"), &opts,
+				 &k2),
+		    M2M_ERR_USAGE, "'pkcs11:token=m2m-test;object=dup' matches more than one key");
+	CHECK_OK(m2m_key_remove(ctx, uri(u, sizeof(u), "object=dup;id=%11"),
+				&opts));
 	opts.force = 1;
 	uri(u, sizeof(u), "object=dup;id=%10");
 	CHECK_OK(m2m_key_generate(ctx, u, M2M_KEY_EC_P256, &opts, &k2));
