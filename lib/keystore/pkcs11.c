@@ -55,6 +55,7 @@
 #define FIND_MAX	32	/* objects one search looks at */
 #define CHAIN_MAX	8	/* authority certificates per label */
 #define ATTR_MAX	(64 * 1024)	/* largest attribute we read */
+#define ATTR_GUESS	4096	/* a first try at reading one */
 
 struct p11_module {
 	CK_FUNCTION_LIST *fn;
@@ -619,44 +620,80 @@ static enum m2m_err find(struct m2m_ctx *ctx, struct p11_token *t,
 	return M2M_OK;
 }
 
+/*
+ * The attributes a[0..n) of obj, into the buffers they point to; each
+ * one's ulValueLen gets its length.  Fails if one cannot be read.
+ */
+static enum m2m_err get_attrs(struct m2m_ctx *ctx, struct p11_token *t,
+			      CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *a, CK_ULONG n)
+{
+	CK_ULONG i;
+	CK_RV rv;
+
+	rv = t->mod->fn->C_GetAttributeValue(t->session, obj, a, n);
+	for (i = 0; i < n; i++)
+		if (rv != CKR_OK || a[i].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+			break;
+	if (i == n)
+		return M2M_OK;
+	return m2m_error(ctx, M2M_ERR_BACKEND,
+			 "cannot read attribute 0x%lx of an object on token '%s': %s",
+			 (unsigned long)a[i].type, t->label,
+			 p11_kit_strerror(rv != CKR_OK ? rv :
+					  CKR_ATTRIBUTE_TYPE_INVALID));
+}
+
 /* The attribute type of obj into buf[0..size); *len its length. */
 static enum m2m_err get_attr(struct m2m_ctx *ctx, struct p11_token *t,
 			     CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
 			     void *buf, size_t size, size_t *len)
 {
 	CK_ATTRIBUTE a = { type, buf, size };
-	CK_RV rv;
+	enum m2m_err rc;
 
-	rv = t->mod->fn->C_GetAttributeValue(t->session, obj, &a, 1);
-	if (rv != CKR_OK || a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-		return m2m_error(ctx, M2M_ERR_BACKEND,
-				 "cannot read attribute 0x%lx of an object on token '%s': %s",
-				 (unsigned long)type, t->label,
-				 p11_kit_strerror(rv != CKR_OK ? rv :
-						  CKR_ATTRIBUTE_TYPE_INVALID));
-	*len = a.ulValueLen;
-	return M2M_OK;
+	rc = get_attrs(ctx, t, obj, &a, 1);
+	if (rc == M2M_OK)
+		*len = a.ulValueLen;
+	return rc;
 }
 
-/* The attribute type of obj into a new *out (free()), *len. */
+/*
+ * The attribute type of obj into a new *out (free()), *len.  A buffer of
+ * ATTR_GUESS bytes first, which most certificates fit: one round trip;
+ * else its length asked for, then read.
+ */
 static enum m2m_err get_attr_alloc(struct m2m_ctx *ctx, struct p11_token *t,
 				   CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
 				   unsigned char **out, size_t *len)
 {
-	CK_ATTRIBUTE a = { type, NULL, 0 };
+	CK_ATTRIBUTE a = { type, NULL, ATTR_GUESS };
 	CK_RV rv;
 
 	*out = NULL;
+	a.pValue = malloc(ATTR_GUESS);
+	if (!a.pValue)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 	rv = t->mod->fn->C_GetAttributeValue(t->session, obj, &a, 1);
-	if (rv == CKR_OK && (a.ulValueLen == CK_UNAVAILABLE_INFORMATION ||
-			     a.ulValueLen > ATTR_MAX))
-		rv = CKR_ATTRIBUTE_VALUE_INVALID;
-	if (rv == CKR_OK) {
-		a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1);
-		if (!a.pValue)
-			return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	if (rv == CKR_BUFFER_TOO_SMALL) {
+		free(a.pValue);
+		a.pValue = NULL;
+		a.ulValueLen = 0;
 		rv = t->mod->fn->C_GetAttributeValue(t->session, obj, &a, 1);
+		if (rv == CKR_OK &&
+		    (a.ulValueLen == CK_UNAVAILABLE_INFORMATION ||
+		     a.ulValueLen > ATTR_MAX))
+			rv = CKR_ATTRIBUTE_VALUE_INVALID;
+		if (rv == CKR_OK) {
+			a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1);
+			if (!a.pValue)
+				return m2m_error(ctx, M2M_ERR_NOMEM,
+						 "out of memory");
+			rv = t->mod->fn->C_GetAttributeValue(t->session, obj,
+							     &a, 1);
+		}
 	}
+	if (rv == CKR_OK && a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		rv = CKR_ATTRIBUTE_VALUE_INVALID;
 	if (rv != CKR_OK) {
 		free(a.pValue);
 		return m2m_error(ctx, M2M_ERR_BACKEND,
@@ -859,26 +896,25 @@ static enum m2m_err pub_from_object(struct m2m_ctx *ctx, struct p11_token *t,
 				    EVP_PKEY **out)
 {
 	unsigned char a[1024], b[1024];
+	CK_ATTRIBUTE at[2];
 	const uint8_t *pt;
-	size_t alen = 0, blen = 0, ptlen, off = 0;
+	size_t alen, blen, ptlen, off = 0;
 	int p384;
 	enum m2m_err rc;
 
 	*out = NULL;
-	if (keytype == CKK_RSA) {
-		rc = get_attr(ctx, t, obj, CKA_MODULUS, a, sizeof(a), &alen);
-		if (rc == M2M_OK)
-			rc = get_attr(ctx, t, obj, CKA_PUBLIC_EXPONENT, b,
-				      sizeof(b), &blen);
-		if (rc != M2M_OK)
-			return rc;
-		return rsa_pub(ctx, a, alen, b, blen, out);
-	}
-	rc = get_attr(ctx, t, obj, CKA_EC_PARAMS, a, sizeof(a), &alen);
-	if (rc == M2M_OK)
-		rc = get_attr(ctx, t, obj, CKA_EC_POINT, b, sizeof(b), &blen);
+	/* Both in one round trip. */
+	at[0] = (CK_ATTRIBUTE){ keytype == CKK_RSA ? CKA_MODULUS :
+				CKA_EC_PARAMS, a, sizeof(a) };
+	at[1] = (CK_ATTRIBUTE){ keytype == CKK_RSA ? CKA_PUBLIC_EXPONENT :
+				CKA_EC_POINT, b, sizeof(b) };
+	rc = get_attrs(ctx, t, obj, at, 2);
 	if (rc != M2M_OK)
 		return rc;
+	alen = at[0].ulValueLen;
+	blen = at[1].ulValueLen;
+	if (keytype == CKK_RSA)
+		return rsa_pub(ctx, a, alen, b, blen, out);
 	if (alen == sizeof(oid_p256) && memcmp(a, oid_p256, alen) == 0)
 		p384 = 0;
 	else if (alen == sizeof(oid_p384) && memcmp(a, oid_p384, alen) == 0)
