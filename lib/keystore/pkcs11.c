@@ -44,6 +44,7 @@
 
 #include <m2m/cert.h>
 
+#include "../cert_internal.h"
 #include "../der.h"
 #include "../internal.h"
 #include "extkey.h"
@@ -1447,7 +1448,7 @@ static void cert_attrs_release(struct cert_attrs *a)
 
 /* Create one certificate object; *obj gets it. */
 static enum m2m_err cert_create(struct m2m_ctx *ctx, struct p11_token *t,
-				X509 *x, const unsigned char *der, size_t len,
+				const X509 *x, const unsigned char *der, size_t len,
 				const void *id, size_t idlen, const void *label,
 				size_t labellen, CK_ULONG category,
 				CK_OBJECT_HANDLE *obj)
@@ -1533,7 +1534,7 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 	CK_ATTRIBUTE tmpl[2];
 	CK_ULONG got = 0, j;
 	EVP_PKEY *pub = NULL;
-	X509 *x = NULL;
+	const X509 *x;
 	char q[M2M_QUOTE_MAX];
 	size_t derlen;
 	enum m2m_err rc;
@@ -1562,13 +1563,9 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 			       nchain, CHAIN_MAX);
 		goto out;
 	}
+	/* Parsed already: borrowed. */
 	der = m2m_cert_der(cert, &derlen);
-	x = x509_parse(ctx, der, derlen);
-	if (!x) {
-		rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
-				    "cannot parse the certificate for '%s'", q);
-		goto out;
-	}
+	x = m2m_cert_x509(cert);
 
 	/*
 	 * What is there, in one search without a class: by the label if the
@@ -1688,22 +1685,14 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 			 1, &made[nmade]);
 	nmade++;
 	for (i = 0; i < nchain && rc == M2M_OK; i++) {
-		X509 *cx;
+		const X509 *cx = m2m_cert_x509(chain[i]);
 
 		der = m2m_cert_der(chain[i], &derlen);
-		cx = x509_parse(ctx, der, derlen);
-		if (!cx) {
-			rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
-					    "cannot parse chain certificate %zu",
-					    i + 1);
-			break;
-		}
 		rc = spki_sha1(ctx, X509_get_X509_PUBKEY(cx), cid);
 		if (rc == M2M_OK)
 			rc = cert_create(ctx, t, cx, der, derlen, cid, 20, label,
 				 labellen, 2, &made[nmade]);
 		nmade++;
-		X509_free(cx);
 	}
 	if (rc != M2M_OK)
 		goto out;
@@ -1716,7 +1705,6 @@ out:
 	if (rc != M2M_OK && t)
 		undo(t, made, nmade);
 	EVP_PKEY_free(pub);
-	X509_free(x);
 	uri_free(uri);
 	return rc;
 }
@@ -1738,23 +1726,11 @@ static enum m2m_err cert_read(struct m2m_ctx *ctx, struct p11_token *t,
 	return rc;
 }
 
-static int cert_issued(struct m2m_ctx *ctx, const struct m2m_cert *child,
+static int cert_issued(const struct m2m_cert *child,
 		       const struct m2m_cert *parent)
 {
-	const unsigned char *der;
-	X509 *c = NULL, *pa = NULL;
-	size_t len;
-	int ok;
-
-	der = m2m_cert_der(child, &len);
-	c = x509_parse(ctx, der, len);
-	der = m2m_cert_der(parent, &len);
-	pa = x509_parse(ctx, der, len);
-	ok = c && pa && X509_NAME_cmp(X509_get_issuer_name(c),
-				       X509_get_subject_name(pa)) == 0;
-	X509_free(c);
-	X509_free(pa);
-	return ok;
+	return X509_NAME_cmp(X509_get_issuer_name(m2m_cert_x509(child)),
+			     X509_get_subject_name(m2m_cert_x509(parent))) == 0;
 }
 
 static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
@@ -1852,7 +1828,7 @@ static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
 	/* Issuer first, root last: follow issuer names from the leaf. */
 	for (i = 1; i < count; i++)
 		for (k = i; k < count; k++)
-			if (cert_issued(ctx, list[i - 1], list[k])) {
+			if (cert_issued(list[i - 1], list[k])) {
 				tmp = list[i];
 				list[i] = list[k];
 				list[k] = tmp;
