@@ -1563,9 +1563,14 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 			       nchain, CHAIN_MAX);
 		goto out;
 	}
-	/* Parsed already: borrowed. */
+	/* Borrowed: parsed at most once per certificate. */
 	der = m2m_cert_der(cert, &derlen);
 	x = m2m_cert_x509(cert);
+	if (!x) {
+		rc = m2m_error(ctx, M2M_ERR_INVALID,
+			       "cannot parse the certificate for '%s'", q);
+		goto out;
+	}
 
 	/*
 	 * What is there, in one search without a class: by the label if the
@@ -1687,6 +1692,12 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 	for (i = 0; i < nchain && rc == M2M_OK; i++) {
 		const X509 *cx = m2m_cert_x509(chain[i]);
 
+		if (!cx) {
+			rc = m2m_error(ctx, M2M_ERR_INVALID,
+				       "cannot parse chain certificate %zu",
+				       i + 1);
+			break;
+		}
 		der = m2m_cert_der(chain[i], &derlen);
 		rc = spki_sha1(ctx, X509_get_X509_PUBKEY(cx), cid);
 		if (rc == M2M_OK)
@@ -1729,8 +1740,10 @@ static enum m2m_err cert_read(struct m2m_ctx *ctx, struct p11_token *t,
 static int cert_issued(const struct m2m_cert *child,
 		       const struct m2m_cert *parent)
 {
-	return X509_NAME_cmp(X509_get_issuer_name(m2m_cert_x509(child)),
-			     X509_get_subject_name(m2m_cert_x509(parent))) == 0;
+	const X509 *c = m2m_cert_x509(child), *pa = m2m_cert_x509(parent);
+
+	return c && pa && X509_NAME_cmp(X509_get_issuer_name(c),
+					X509_get_subject_name(pa)) == 0;
 }
 
 static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
