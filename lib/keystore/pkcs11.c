@@ -13,11 +13,15 @@
  *   or locked PIN is reported and remembered: that token is not tried again
  *   in this context, so that a batch with a wrong PIN does not use up the
  *   token's retry counter.
- * - Objects are looked up by CKA_ID and CKA_LABEL, never listed.  A key
- *   generated without id= gets the SHA-1 of its subjectPublicKey BIT
- *   STRING (RFC 5280, 4.2.1.2, method 1: usually its certificate's subject
- *   key identifier) as CKA_ID; a chain certificate gets the same of its
- *   own public key, and the leaf's label.
+ * - Objects are looked up by CKA_ID and CKA_LABEL, never listed, in as
+ *   few searches as can be (SoftHSM2 reads every object for each).  A key
+ *   to make replaces those with the URI's id (or, without one, its
+ *   label); a certificate to store replaces those with the URI's label
+ *   (or, without one, its id) and, given only one of the two, those with
+ *   the other one it gets.  A key generated without id= gets the SHA-1
+ *   of its subjectPublicKey BIT STRING (RFC 5280, 4.2.1.2, method 1:
+ *   usually its certificate's subject key identifier) as CKA_ID; a chain
+ *   certificate gets the same of its own public key, and the leaf's label.
  * - A key handed out keeps the state (modules, sessions) alive through a
  *   reference, so it signs whatever else was freed before it.
  */
@@ -40,6 +44,7 @@
 
 #include <m2m/cert.h>
 
+#include "../cert_internal.h"
 #include "../der.h"
 #include "../internal.h"
 #include "extkey.h"
@@ -51,6 +56,7 @@
 #define FIND_MAX	32	/* objects one search looks at */
 #define CHAIN_MAX	8	/* authority certificates per label */
 #define ATTR_MAX	(64 * 1024)	/* largest attribute we read */
+#define ATTR_GUESS	4096	/* a first try at reading one */
 
 struct p11_module {
 	CK_FUNCTION_LIST *fn;
@@ -615,44 +621,80 @@ static enum m2m_err find(struct m2m_ctx *ctx, struct p11_token *t,
 	return M2M_OK;
 }
 
+/*
+ * The attributes a[0..n) of obj, into the buffers they point to; each
+ * one's ulValueLen gets its length.  Fails if one cannot be read.
+ */
+static enum m2m_err get_attrs(struct m2m_ctx *ctx, struct p11_token *t,
+			      CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *a, CK_ULONG n)
+{
+	CK_ULONG i;
+	CK_RV rv;
+
+	rv = t->mod->fn->C_GetAttributeValue(t->session, obj, a, n);
+	for (i = 0; i < n; i++)
+		if (rv != CKR_OK || a[i].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+			break;
+	if (i == n)
+		return M2M_OK;
+	return m2m_error(ctx, M2M_ERR_BACKEND,
+			 "cannot read attribute 0x%lx of an object on token '%s': %s",
+			 (unsigned long)a[i].type, t->label,
+			 p11_kit_strerror(rv != CKR_OK ? rv :
+					  CKR_ATTRIBUTE_TYPE_INVALID));
+}
+
 /* The attribute type of obj into buf[0..size); *len its length. */
 static enum m2m_err get_attr(struct m2m_ctx *ctx, struct p11_token *t,
 			     CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
 			     void *buf, size_t size, size_t *len)
 {
 	CK_ATTRIBUTE a = { type, buf, size };
-	CK_RV rv;
+	enum m2m_err rc;
 
-	rv = t->mod->fn->C_GetAttributeValue(t->session, obj, &a, 1);
-	if (rv != CKR_OK || a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-		return m2m_error(ctx, M2M_ERR_BACKEND,
-				 "cannot read attribute 0x%lx of an object on token '%s': %s",
-				 (unsigned long)type, t->label,
-				 p11_kit_strerror(rv != CKR_OK ? rv :
-						  CKR_ATTRIBUTE_TYPE_INVALID));
-	*len = a.ulValueLen;
-	return M2M_OK;
+	rc = get_attrs(ctx, t, obj, &a, 1);
+	if (rc == M2M_OK)
+		*len = a.ulValueLen;
+	return rc;
 }
 
-/* The attribute type of obj into a new *out (free()), *len. */
+/*
+ * The attribute type of obj into a new *out (free()), *len.  A buffer of
+ * ATTR_GUESS bytes first, which most certificates fit: one round trip;
+ * else its length asked for, then read.
+ */
 static enum m2m_err get_attr_alloc(struct m2m_ctx *ctx, struct p11_token *t,
 				   CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
 				   unsigned char **out, size_t *len)
 {
-	CK_ATTRIBUTE a = { type, NULL, 0 };
+	CK_ATTRIBUTE a = { type, NULL, ATTR_GUESS };
 	CK_RV rv;
 
 	*out = NULL;
+	a.pValue = malloc(ATTR_GUESS);
+	if (!a.pValue)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 	rv = t->mod->fn->C_GetAttributeValue(t->session, obj, &a, 1);
-	if (rv == CKR_OK && (a.ulValueLen == CK_UNAVAILABLE_INFORMATION ||
-			     a.ulValueLen > ATTR_MAX))
-		rv = CKR_ATTRIBUTE_VALUE_INVALID;
-	if (rv == CKR_OK) {
-		a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1);
-		if (!a.pValue)
-			return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	if (rv == CKR_BUFFER_TOO_SMALL) {
+		free(a.pValue);
+		a.pValue = NULL;
+		a.ulValueLen = 0;
 		rv = t->mod->fn->C_GetAttributeValue(t->session, obj, &a, 1);
+		if (rv == CKR_OK &&
+		    (a.ulValueLen == CK_UNAVAILABLE_INFORMATION ||
+		     a.ulValueLen > ATTR_MAX))
+			rv = CKR_ATTRIBUTE_VALUE_INVALID;
+		if (rv == CKR_OK) {
+			a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1);
+			if (!a.pValue)
+				return m2m_error(ctx, M2M_ERR_NOMEM,
+						 "out of memory");
+			rv = t->mod->fn->C_GetAttributeValue(t->session, obj,
+							     &a, 1);
+		}
 	}
+	if (rv == CKR_OK && a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		rv = CKR_ATTRIBUTE_VALUE_INVALID;
 	if (rv != CKR_OK) {
 		free(a.pValue);
 		return m2m_error(ctx, M2M_ERR_BACKEND,
@@ -674,6 +716,53 @@ static CK_ULONG get_ulong(struct p11_token *t, CK_OBJECT_HANDLE obj,
 	if (t->mod->fn->C_GetAttributeValue(t->session, obj, &a, 1) != CKR_OK)
 		return dflt;
 	return v;
+}
+
+/* What a search found: enough of an object to sort it, read at once. */
+struct obj_info {
+	CK_OBJECT_CLASS cls;		/* CKO_DATA if unreadable */
+	CK_KEY_TYPE key_type;		/* (CK_ULONG)-1 if none */
+	CK_ULONG category;		/* certificates; 0 if none */
+	unsigned char id[M2M_P11_ID_MAX];
+	size_t idlen;			/* 0 if none, or too long */
+};
+
+/*
+ * The class, key type, certificate category and CKA_ID of obj into *oi,
+ * in one round trip: an attribute the object does not have (a key's
+ * category, a certificate's key type) leaves the others read.
+ */
+static void obj_info(struct p11_token *t, CK_OBJECT_HANDLE obj,
+		     struct obj_info *oi)
+{
+	CK_ATTRIBUTE a[] = {
+		{ CKA_CLASS, &oi->cls, sizeof(oi->cls) },
+		{ CKA_KEY_TYPE, &oi->key_type, sizeof(oi->key_type) },
+		{ CKA_CERTIFICATE_CATEGORY, &oi->category,
+		  sizeof(oi->category) },
+		{ CKA_ID, oi->id, sizeof(oi->id) },
+	};
+	CK_RV rv;
+
+	rv = t->mod->fn->C_GetAttributeValue(t->session, obj, a,
+					     sizeof(a) / sizeof(a[0]));
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID &&
+	    rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_BUFFER_TOO_SMALL)
+		a[0].ulValueLen = a[1].ulValueLen = a[2].ulValueLen =
+			a[3].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+	if (a[0].ulValueLen != sizeof(oi->cls))
+		oi->cls = CKO_DATA;
+	if (a[1].ulValueLen != sizeof(oi->key_type))
+		oi->key_type = (CK_ULONG)-1;
+	if (a[2].ulValueLen != sizeof(oi->category))
+		oi->category = 0;
+	oi->idlen = a[3].ulValueLen <= sizeof(oi->id) ? a[3].ulValueLen : 0;
+}
+
+/* oi's CKA_ID is id[0..len). */
+static int same_id(const struct obj_info *oi, const void *id, size_t len)
+{
+	return oi->idlen == len && memcmp(oi->id, id, len) == 0;
 }
 
 static enum m2m_err destroy(struct m2m_ctx *ctx, struct p11_token *t,
@@ -808,26 +897,25 @@ static enum m2m_err pub_from_object(struct m2m_ctx *ctx, struct p11_token *t,
 				    EVP_PKEY **out)
 {
 	unsigned char a[1024], b[1024];
+	CK_ATTRIBUTE at[2];
 	const uint8_t *pt;
-	size_t alen = 0, blen = 0, ptlen, off = 0;
+	size_t alen, blen, ptlen, off = 0;
 	int p384;
 	enum m2m_err rc;
 
 	*out = NULL;
-	if (keytype == CKK_RSA) {
-		rc = get_attr(ctx, t, obj, CKA_MODULUS, a, sizeof(a), &alen);
-		if (rc == M2M_OK)
-			rc = get_attr(ctx, t, obj, CKA_PUBLIC_EXPONENT, b,
-				      sizeof(b), &blen);
-		if (rc != M2M_OK)
-			return rc;
-		return rsa_pub(ctx, a, alen, b, blen, out);
-	}
-	rc = get_attr(ctx, t, obj, CKA_EC_PARAMS, a, sizeof(a), &alen);
-	if (rc == M2M_OK)
-		rc = get_attr(ctx, t, obj, CKA_EC_POINT, b, sizeof(b), &blen);
+	/* Both in one round trip. */
+	at[0] = (CK_ATTRIBUTE){ keytype == CKK_RSA ? CKA_MODULUS :
+				CKA_EC_PARAMS, a, sizeof(a) };
+	at[1] = (CK_ATTRIBUTE){ keytype == CKK_RSA ? CKA_PUBLIC_EXPONENT :
+				CKA_EC_POINT, b, sizeof(b) };
+	rc = get_attrs(ctx, t, obj, at, 2);
 	if (rc != M2M_OK)
 		return rc;
+	alen = at[0].ulValueLen;
+	blen = at[1].ulValueLen;
+	if (keytype == CKK_RSA)
+		return rsa_pub(ctx, a, alen, b, blen, out);
 	if (alen == sizeof(oid_p256) && memcmp(a, oid_p256, alen) == 0)
 		p384 = 0;
 	else if (alen == sizeof(oid_p384) && memcmp(a, oid_p384, alen) == 0)
@@ -1115,10 +1203,11 @@ static enum m2m_err wrap_key(struct m2m_ctx *ctx, struct m2m_pkcs11_state *st,
 /* ---- operations ------------------------------------------------------------ */
 
 /*
- * Key objects (private and public) with uri's CKA_ID, and those with its
- * CKA_LABEL, into obj[0..max); *n gets their number.  One search per
- * attribute, whatever the class (a search costs a visit of every object
- * on SoftHSM), then the few found are sorted by class.
+ * The key objects (private and public) uri names, into obj[0..max); *n
+ * gets their number.  With an id, those with its CKA_ID whatever their
+ * label (the id is what pairs a key with its certificate); else those
+ * with its CKA_LABEL.  One search whatever the class (a search costs a
+ * visit of every object on SoftHSM), then the few found are sorted.
  */
 static enum m2m_err find_keys(struct m2m_ctx *ctx, struct p11_token *t,
 			      const struct m2m_pkcs11_uri *uri,
@@ -1128,32 +1217,20 @@ static enum m2m_err find_keys(struct m2m_ctx *ctx, struct p11_token *t,
 	CK_OBJECT_HANDLE h[FIND_MAX];
 	CK_OBJECT_CLASS cls;
 	CK_ULONG got, j;
-	size_t pass, k;
 	enum m2m_err rc;
 
 	*n = 0;
-	for (pass = 0; pass < 2; pass++) {
-		if (pass == 0 && !(uri->has & M2M_P11_ID))
-			continue;
-		if (pass == 1 && !(uri->has & M2M_P11_OBJECT))
-			continue;
-		tmpl[0] = pass == 0 ?
-			  (CK_ATTRIBUTE){ CKA_ID, (void *)uri->id,
-					  uri->id_len } :
-			  (CK_ATTRIBUTE){ CKA_LABEL, (void *)uri->object,
-					  uri->object_len };
-		rc = find(ctx, t, tmpl, 1, h, FIND_MAX, &got);
-		if (rc != M2M_OK)
-			return rc;
-		for (j = 0; j < got; j++) {
-			cls = get_ulong(t, h[j], CKA_CLASS, CKO_DATA);
-			if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY)
-				continue;
-			for (k = 0; k < *n && obj[k] != h[j]; k++)
-				;
-			if (k == *n && *n < max)
-				obj[(*n)++] = h[j];
-		}
+	tmpl[0] = uri->has & M2M_P11_ID ?
+		  (CK_ATTRIBUTE){ CKA_ID, (void *)uri->id, uri->id_len } :
+		  (CK_ATTRIBUTE){ CKA_LABEL, (void *)uri->object,
+				  uri->object_len };
+	rc = find(ctx, t, tmpl, 1, h, FIND_MAX, &got);
+	if (rc != M2M_OK)
+		return rc;
+	for (j = 0; j < got && *n < max; j++) {
+		cls = get_ulong(t, h[j], CKA_CLASS, CKO_DATA);
+		if (cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY)
+			obj[(*n)++] = h[j];
 	}
 	return M2M_OK;
 }
@@ -1166,7 +1243,7 @@ static enum m2m_err pkcs11_generate(struct m2m_ctx *ctx, const char *locator,
 	struct m2m_pkcs11_uri *uri = NULL;
 	struct m2m_pkcs11_state *st = NULL;
 	struct p11_token *t = NULL;
-	CK_OBJECT_HANDLE old[2 * FIND_MAX], made[2] = { CK_INVALID_HANDLE,
+	CK_OBJECT_HANDLE old[FIND_MAX], made[2] = { CK_INVALID_HANDLE,
 							    CK_INVALID_HANDLE };
 	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_ULONG bits = alg == M2M_KEY_RSA3072 ? 3072 : 2048;
@@ -1371,7 +1448,7 @@ static void cert_attrs_release(struct cert_attrs *a)
 
 /* Create one certificate object; *obj gets it. */
 static enum m2m_err cert_create(struct m2m_ctx *ctx, struct p11_token *t,
-				X509 *x, const unsigned char *der, size_t len,
+				const X509 *x, const unsigned char *der, size_t len,
 				const void *id, size_t idlen, const void *label,
 				size_t labellen, CK_ULONG category,
 				CK_OBJECT_HANDLE *obj)
@@ -1445,17 +1522,19 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 	struct m2m_pkcs11_uri *uri = NULL;
 	struct m2m_pkcs11_state *st = NULL;
 	struct p11_token *t = NULL;
-	CK_OBJECT_CLASS kcls = CKO_PRIVATE_KEY, ccls = CKO_CERTIFICATE;
-	CK_OBJECT_HANDLE keys[2], old[2 * FIND_MAX], h[FIND_MAX];
+	CK_OBJECT_CLASS ccls = CKO_CERTIFICATE;
+	CK_OBJECT_HANDLE old[2 * FIND_MAX], h[FIND_MAX];
 	CK_OBJECT_HANDLE made[1 + CHAIN_MAX];
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE, keypub = CK_INVALID_HANDLE;
 	unsigned char id[M2M_P11_ID_MAX], label[M2M_P11_OBJECT_MAX];
 	unsigned char cid[20];
-	size_t idlen = 0, labellen = 0, nold = 0, nmade = 0, i, k;
+	size_t idlen = 0, labellen = 0, nold = 0, nmade = 0, nkeys = 0, i;
 	const unsigned char *der;
-	CK_ATTRIBUTE tmpl[3];
-	CK_ULONG nkeys = 0, got, j;
+	struct obj_info info[FIND_MAX], *ki = NULL;
+	CK_ATTRIBUTE tmpl[2];
+	CK_ULONG got = 0, j;
 	EVP_PKEY *pub = NULL;
-	X509 *x = NULL;
+	const X509 *x;
 	char q[M2M_QUOTE_MAX];
 	size_t derlen;
 	enum m2m_err rc;
@@ -1484,18 +1563,40 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 			       nchain, CHAIN_MAX);
 		goto out;
 	}
+	/* Borrowed: parsed at most once per certificate. */
 	der = m2m_cert_der(cert, &derlen);
-	x = x509_parse(ctx, der, derlen);
+	x = m2m_cert_x509(cert);
 	if (!x) {
-		rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
-				    "cannot parse the certificate for '%s'", q);
+		rc = m2m_error(ctx, M2M_ERR_INVALID,
+			       "cannot parse the certificate for '%s'", q);
 		goto out;
 	}
 
-	/* The key it belongs to, if it is on the token. */
-	rc = find(ctx, t, tmpl, uri_tmpl(tmpl, &kcls, uri), keys, 2, &nkeys);
+	/*
+	 * What is there, in one search without a class: by the label if the
+	 * URI has one (the certificate and its chain are kept under it),
+	 * else by the id.  Among it: the key with the URI's id and label,
+	 * its public half, and the certificates to replace.
+	 */
+	tmpl[0] = uri->has & M2M_P11_OBJECT ?
+		  (CK_ATTRIBUTE){ CKA_LABEL, (void *)uri->object,
+				  uri->object_len } :
+		  (CK_ATTRIBUTE){ CKA_ID, (void *)uri->id, uri->id_len };
+	rc = find(ctx, t, tmpl, 1, h, FIND_MAX, &got);
 	if (rc != M2M_OK)
 		goto out;
+	for (j = 0; j < got; j++) {
+		obj_info(t, h[j], &info[j]);
+		if (info[j].cls == CKO_CERTIFICATE)
+			old[nold++] = h[j];
+		else if (info[j].cls == CKO_PRIVATE_KEY &&
+			 (!(uri->has & M2M_P11_ID) ||
+			  same_id(&info[j], uri->id, uri->id_len))) {
+			key = h[j];
+			ki = &info[j];
+			nkeys++;
+		}
+	}
 	if (nkeys > 1) {
 		rc = m2m_error(ctx, M2M_ERR_USAGE,
 			       "'%s' matches more than one key on token '%s': add id= or object=",
@@ -1511,7 +1612,18 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 		labellen = uri->object_len;
 	}
 	if (nkeys == 1) {
-		rc = pub_for_key(ctx, t, keys[0], &pub);
+		/* Its public key object, if the search found it too. */
+		for (j = 0; j < got && ki->idlen; j++)
+			if (info[j].cls == CKO_PUBLIC_KEY &&
+			    info[j].key_type == ki->key_type &&
+			    same_id(&info[j], ki->id, ki->idlen))
+				keypub = h[j];
+		if (keypub != CK_INVALID_HANDLE &&
+		    (ki->key_type == CKK_EC || ki->key_type == CKK_RSA))
+			rc = pub_from_object(ctx, t, keypub, ki->key_type,
+					     &pub);
+		else
+			rc = pub_for_key(ctx, t, key, &pub);
 		if (rc != M2M_OK)
 			goto out;
 		if (EVP_PKEY_eq(X509_get0_pubkey(x), pub) != 1) {
@@ -1522,10 +1634,10 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 			goto out;
 		}
 		if (!idlen)
-			rc = get_attr(ctx, t, keys[0], CKA_ID, id, sizeof(id),
+			rc = get_attr(ctx, t, key, CKA_ID, id, sizeof(id),
 				      &idlen);
 		if (rc == M2M_OK && !labellen)
-			rc = get_attr(ctx, t, keys[0], CKA_LABEL, label,
+			rc = get_attr(ctx, t, key, CKA_LABEL, label,
 				      sizeof(label), &labellen);
 		if (rc != M2M_OK)
 			goto out;
@@ -1543,13 +1655,19 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 		goto out;
 	}
 
-	/* What is there already: certificates with the id or the label. */
+	/*
+	 * The certificates with the id, or with the label, are replaced.
+	 * With both in the URI, those under the label are what it names
+	 * (found above); with one, those under the other (the key's, or
+	 * the id made from the certificate) are looked for too.
+	 */
 	tmpl[0] = (CK_ATTRIBUTE){ CKA_CLASS, &ccls, sizeof(ccls) };
-	for (k = 0; k < 2; k++) {
-		if (k == 1 && !labellen)
-			break;
-		tmpl[1] = k == 0 ? (CK_ATTRIBUTE){ CKA_ID, id, idlen } :
-			  (CK_ATTRIBUTE){ CKA_LABEL, label, labellen };
+	tmpl[1] = (CK_ATTRIBUTE){ CKA_ID, NULL, 0 };
+	if (!(uri->has & M2M_P11_OBJECT))
+		tmpl[1] = (CK_ATTRIBUTE){ CKA_LABEL, label, labellen };
+	else if (!(uri->has & M2M_P11_ID))
+		tmpl[1] = (CK_ATTRIBUTE){ CKA_ID, id, idlen };
+	if (tmpl[1].ulValueLen) {
 		rc = find(ctx, t, tmpl, 2, h, FIND_MAX, &got);
 		if (rc != M2M_OK)
 			goto out;
@@ -1572,22 +1690,20 @@ static enum m2m_err pkcs11_cert_store(struct m2m_ctx *ctx, const char *locator,
 			 1, &made[nmade]);
 	nmade++;
 	for (i = 0; i < nchain && rc == M2M_OK; i++) {
-		X509 *cx;
+		const X509 *cx = m2m_cert_x509(chain[i]);
 
-		der = m2m_cert_der(chain[i], &derlen);
-		cx = x509_parse(ctx, der, derlen);
 		if (!cx) {
-			rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
-					    "cannot parse chain certificate %zu",
-					    i + 1);
+			rc = m2m_error(ctx, M2M_ERR_INVALID,
+				       "cannot parse chain certificate %zu",
+				       i + 1);
 			break;
 		}
+		der = m2m_cert_der(chain[i], &derlen);
 		rc = spki_sha1(ctx, X509_get_X509_PUBKEY(cx), cid);
 		if (rc == M2M_OK)
 			rc = cert_create(ctx, t, cx, der, derlen, cid, 20, label,
 				 labellen, 2, &made[nmade]);
 		nmade++;
-		X509_free(cx);
 	}
 	if (rc != M2M_OK)
 		goto out;
@@ -1600,7 +1716,6 @@ out:
 	if (rc != M2M_OK && t)
 		undo(t, made, nmade);
 	EVP_PKEY_free(pub);
-	X509_free(x);
 	uri_free(uri);
 	return rc;
 }
@@ -1622,23 +1737,13 @@ static enum m2m_err cert_read(struct m2m_ctx *ctx, struct p11_token *t,
 	return rc;
 }
 
-static int cert_issued(struct m2m_ctx *ctx, const struct m2m_cert *child,
+static int cert_issued(const struct m2m_cert *child,
 		       const struct m2m_cert *parent)
 {
-	const unsigned char *der;
-	X509 *c = NULL, *pa = NULL;
-	size_t len;
-	int ok;
+	const X509 *c = m2m_cert_x509(child), *pa = m2m_cert_x509(parent);
 
-	der = m2m_cert_der(child, &len);
-	c = x509_parse(ctx, der, len);
-	der = m2m_cert_der(parent, &len);
-	pa = x509_parse(ctx, der, len);
-	ok = c && pa && X509_NAME_cmp(X509_get_issuer_name(c),
-				       X509_get_subject_name(pa)) == 0;
-	X509_free(c);
-	X509_free(pa);
-	return ok;
+	return c && pa && X509_NAME_cmp(X509_get_issuer_name(c),
+					X509_get_subject_name(pa)) == 0;
 }
 
 static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
@@ -1650,12 +1755,14 @@ static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
 	struct p11_token *t = NULL;
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
 	CK_ULONG auth = 2, got = 0, j;
-	CK_OBJECT_HANDLE h[FIND_MAX], leaf = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE h[FIND_MAX], chain[CHAIN_MAX];
+	CK_OBJECT_HANDLE leaf = CK_INVALID_HANDLE;
 	unsigned char label[M2M_P11_OBJECT_MAX];
 	struct m2m_cert **list = NULL, *tmp;
+	struct obj_info oi;
 	CK_ATTRIBUTE tmpl[3];
 	char q[M2M_QUOTE_MAX];
-	size_t nleaf = 0, labellen = 0, count = 0, i, k;
+	size_t nleaf = 0, nchain = 0, labellen = 0, count = 0, i, k;
 	enum m2m_err rc;
 
 	*out = NULL;
@@ -1670,14 +1777,34 @@ static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
 			       "'%s' names no certificate (type=)", q);
 		goto out;
 	}
-	rc = find(ctx, t, tmpl, uri_tmpl(tmpl, &cls, uri), h, FIND_MAX, &got);
+	/*
+	 * With a label, one search: the leaf and its chain share it, and
+	 * the leaf is the one that is not an authority (and has the id, if
+	 * the URI gives one).  Without, the leaf by its id, then its chain
+	 * by the leaf's label.
+	 */
+	if (uri->has & M2M_P11_OBJECT) {
+		tmpl[0] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+		tmpl[1] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)uri->object,
+					  uri->object_len };
+		rc = find(ctx, t, tmpl, 2, h, FIND_MAX, &got);
+	} else {
+		rc = find(ctx, t, tmpl, uri_tmpl(tmpl, &cls, uri), h, FIND_MAX,
+			  &got);
+	}
 	if (rc != M2M_OK)
 		goto out;
-	for (j = 0; j < got; j++)
-		if (get_ulong(t, h[j], CKA_CERTIFICATE_CATEGORY, 0) != 2) {
+	for (j = 0; j < got; j++) {
+		obj_info(t, h[j], &oi);
+		if (oi.category == 2) {
+			if ((uri->has & M2M_P11_OBJECT) && nchain < CHAIN_MAX)
+				chain[nchain++] = h[j];
+		} else if (!(uri->has & M2M_P11_ID) ||
+			   same_id(&oi, uri->id, uri->id_len)) {
 			leaf = h[j];
 			nleaf++;
 		}
+	}
 	if (nleaf != 1) {
 		rc = m2m_error(ctx, nleaf ? M2M_ERR_USAGE : M2M_ERR_NOT_FOUND,
 			       nleaf ? "'%s' matches more than one certificate on token '%s': add id= or object=" :
@@ -1685,23 +1812,18 @@ static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
 			       q, t->label);
 		goto out;
 	}
-	if (uri->has & M2M_P11_OBJECT) {
-		memcpy(label, uri->object, uri->object_len);
-		labellen = uri->object_len;
-	} else if (get_attr(ctx, t, leaf, CKA_LABEL, label, sizeof(label),
-			    &labellen) != M2M_OK) {
-		labellen = 0;
-	}
-	got = 0;
-	if (labellen) {
+	if (!(uri->has & M2M_P11_OBJECT) &&
+	    get_attr(ctx, t, leaf, CKA_LABEL, label, sizeof(label),
+		     &labellen) == M2M_OK && labellen) {
 		tmpl[1] = (CK_ATTRIBUTE){ CKA_LABEL, label, labellen };
 		tmpl[2] = (CK_ATTRIBUTE){ CKA_CERTIFICATE_CATEGORY, &auth,
 					  sizeof(auth) };
-		rc = find(ctx, t, tmpl, 3, h, CHAIN_MAX, &got);
+		rc = find(ctx, t, tmpl, 3, chain, CHAIN_MAX, &got);
 		if (rc != M2M_OK)
 			goto out;
+		nchain = got;
 	}
-	list = calloc(1 + got, sizeof(*list));
+	list = calloc(1 + nchain, sizeof(*list));
 	if (!list) {
 		rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 		goto out;
@@ -1710,8 +1832,8 @@ static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
 	if (rc != M2M_OK)
 		goto out;
 	count++;
-	for (j = 0; j < got; j++) {
-		rc = cert_read(ctx, t, h[j], &list[count]);
+	for (i = 0; i < nchain; i++) {
+		rc = cert_read(ctx, t, chain[i], &list[count]);
 		if (rc != M2M_OK)
 			goto out;
 		count++;
@@ -1719,7 +1841,7 @@ static enum m2m_err pkcs11_cert_load(struct m2m_ctx *ctx, const char *locator,
 	/* Issuer first, root last: follow issuer names from the leaf. */
 	for (i = 1; i < count; i++)
 		for (k = i; k < count; k++)
-			if (cert_issued(ctx, list[i - 1], list[k])) {
+			if (cert_issued(list[i - 1], list[k])) {
 				tmp = list[i];
 				list[i] = list[k];
 				list[k] = tmp;

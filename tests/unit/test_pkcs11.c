@@ -325,6 +325,23 @@ UNIT_TEST(test_duplicate_force_remove)
 	CHECK_FAILS(m2m_key_generate(ctx, uri(u, sizeof(u), "object=x;id=%10"),
 				     M2M_KEY_EC_P256, &opts, &k2),
 		    M2M_ERR_DUPLICATE, "exists on token 'm2m-test'");
+	/* Without id=, the label names it. */
+	CHECK_FAILS(m2m_key_generate(ctx, uri(u, sizeof(u), "object=dup"),
+				     M2M_KEY_EC_P256, &opts, &k2),
+		    M2M_ERR_DUPLICATE, "a key 'pkcs11:token=m2m-test;object=dup'");
+	/*
+	 * With id=, the id does: the label under another id is another key,
+	 * which the label alone then does not name.
+	 */
+	uri(u, sizeof(u), "object=dup;id=%11");
+	CHECK_OK(m2m_key_generate(ctx, u, M2M_KEY_EC_P256, &opts, &k2));
+	m2m_key_free(k2);
+	k2 = NULL;
+	CHECK_FAILS(m2m_key_load(ctx, uri(u, sizeof(u), "object=dup"), &opts,
+				 &k2),
+		    M2M_ERR_USAGE, "'pkcs11:token=m2m-test;object=dup' matches more than one key");
+	CHECK_OK(m2m_key_remove(ctx, uri(u, sizeof(u), "object=dup;id=%11"),
+				&opts));
 	opts.force = 1;
 	uri(u, sizeof(u), "object=dup;id=%10");
 	CHECK_OK(m2m_key_generate(ctx, u, M2M_KEY_EC_P256, &opts, &k2));
@@ -641,6 +658,25 @@ UNIT_TEST(test_certificates)
 	CHECK_EQ_INT(count(objs, "Certificate Object"), 3);
 	CHECK_EQ_INT(count(objs, "ID:         20"), 3);	/* key pair, cert */
 	free(objs);
+	/* By label and id: the leaf is the one with the id, its chain too. */
+	CHECK_OK(m2m_cert_load(ctx, uri(u, sizeof(u), "object=certkey;id=%20"),
+			       &opts, &got, &n));
+	if (CHECK_EQ_INT(n, 3))
+		CHECK(same_der(got[0], leaf));
+	m2m_cert_list_free(got, n);
+	got = NULL;
+	CHECK_FAILS(m2m_cert_load(ctx, uri(u, sizeof(u), "object=certkey;id=%21"),
+				  &opts, &got, &n),
+		    M2M_ERR_NOT_FOUND,
+		    "no certificate 'pkcs11:token=m2m-test;object=certkey;id=");
+	/* Stored by label and id: the key there checked, what is there kept. */
+	uri(u, sizeof(u), "object=certkey;id=%20");
+	CHECK_FAILS(m2m_cert_store(ctx, u, wrong, NULL, 0, &opts),
+		    M2M_ERR_INVALID, "certificate does not match the key");
+	CHECK_FAILS(m2m_cert_store(ctx, u, leaf2, NULL, 0, &opts),
+		    M2M_ERR_DUPLICATE,
+		    "a certificate 'pkcs11:token=m2m-test;object=certkey;id=");
+	uri(u, sizeof(u), "object=certkey");
 
 	/* Again: refused; with force: replaced, not added to. */
 	CHECK_FAILS(m2m_cert_store(ctx, u, leaf2, chain, 2, &opts),
