@@ -827,6 +827,29 @@ out:
 	return rc;
 }
 
+/*
+ * The key handle locator names, on the connection opts gives, which must
+ * hold a key: M2M_ERR_NOT_FOUND if it holds none.  *c is set as soon as
+ * the connection is made, also on failure after it.
+ */
+static enum m2m_err key_there(struct m2m_ctx *ctx, const char *locator,
+			      const struct m2m_key_opts *opts,
+			      struct m2m_tpm2_uri *u, struct tpm2_conn **c)
+{
+	enum m2m_err rc;
+	int used = 0;
+
+	rc = parse(ctx, locator, M2M_TPM2_URI_HANDLE, u);
+	if (rc == M2M_OK)
+		rc = conn_get(ctx, opts, c);
+	if (rc == M2M_OK)
+		rc = handle_used(ctx, *c, u->handle, &used);
+	if (rc == M2M_OK && !used)
+		rc = m2m_error(ctx, M2M_ERR_NOT_FOUND,
+			       "no key at tpm2:handle=0x%08x", u->handle);
+	return rc;
+}
+
 static enum m2m_err tpm2_load(struct m2m_ctx *ctx, const char *locator,
 			      const struct m2m_key_opts *opts, EVP_PKEY **out)
 {
@@ -836,23 +859,11 @@ static enum m2m_err tpm2_load(struct m2m_ctx *ctx, const char *locator,
 	ESYS_TR key = ESYS_TR_NONE;
 	enum m2m_err rc;
 	TSS2_RC trc;
-	int used = 0;
 
 	*out = NULL;
-	rc = parse(ctx, locator, M2M_TPM2_URI_HANDLE, &u);
+	rc = key_there(ctx, locator, opts, &u, &c);
 	if (rc != M2M_OK)
 		goto out;
-	rc = conn_get(ctx, opts, &c);
-	if (rc != M2M_OK)
-		goto out;
-	rc = handle_used(ctx, c, u.handle, &used);
-	if (rc != M2M_OK)
-		goto out;
-	if (!used) {
-		rc = m2m_error(ctx, M2M_ERR_NOT_FOUND,
-			       "no key at tpm2:handle=0x%08x", u.handle);
-		goto out;
-	}
 	rc = handle_open(ctx, c, u.handle, &key);
 	if (rc != M2M_OK)
 		goto out;
@@ -880,22 +891,10 @@ static enum m2m_err tpm2_remove(struct m2m_ctx *ctx, const char *locator,
 	ESYS_TR key = ESYS_TR_NONE;
 	enum m2m_err rc;
 	TSS2_RC trc;
-	int used = 0;
 
-	rc = parse(ctx, locator, M2M_TPM2_URI_HANDLE, &u);
+	rc = key_there(ctx, locator, opts, &u, &c);
 	if (rc != M2M_OK)
 		goto out;
-	rc = conn_get(ctx, opts, &c);
-	if (rc != M2M_OK)
-		goto out;
-	rc = handle_used(ctx, c, u.handle, &used);
-	if (rc != M2M_OK)
-		goto out;
-	if (!used) {
-		rc = m2m_error(ctx, M2M_ERR_NOT_FOUND,
-			       "no key at tpm2:handle=0x%08x", u.handle);
-		goto out;
-	}
 	rc = owner_auth(ctx, c, opts);
 	if (rc == M2M_OK)
 		rc = handle_open(ctx, c, u.handle, &key);
