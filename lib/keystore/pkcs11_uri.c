@@ -206,7 +206,7 @@ static int name_ok(const char *s, size_t n)
 
 /* One "name=value" of s[0..n), in the path or the query. */
 static int one_attr(struct m2m_pkcs11_uri *uri, const char *s, size_t n,
-		    int query, char *why, size_t wsize)
+		    int query, int hide, char *why, size_t wsize)
 {
 	const char *eq = memchr(s, '=', n);
 	const struct attr *a = NULL;
@@ -247,8 +247,13 @@ static int one_attr(struct m2m_pkcs11_uri *uri, const char *s, size_t n,
 			return decode(eq + 1, vlen, query, "vendor attribute",
 				      NULL, M2M_P11_URI_MAX, &got, why, wsize);
 		}
-		snprintf(why, wsize, "unknown %s attribute '%s'",
-			 query ? "query" : "path", m2m_quote(q, s, nlen));
+		if (hide)
+			snprintf(why, wsize,
+				 "unknown query attribute (not shown: the query holds a pin-value)");
+		else
+			snprintf(why, wsize, "unknown %s attribute '%s'",
+				 query ? "query" : "path",
+				 m2m_quote(q, s, nlen));
 		return -1;
 	}
 	if (uri->has & a->bit) {
@@ -309,11 +314,18 @@ static int attr_list(struct m2m_pkcs11_uri *uri, const char *s, size_t n,
 		     char sep, int query, char *why, size_t wsize)
 {
 	size_t start = 0, i;
+	/*
+	 * A PIN with an unescaped '&' in it reads as a pin-value and then
+	 * an unknown attribute: in a query holding a pin-value, unknown
+	 * names are not repeated.
+	 */
+	int hide = query && memmem(s, n, "pin-value", 9) != NULL;
 
 	for (i = 0; i <= n; i++) {
 		if (i < n && s[i] != sep)
 			continue;
-		if (one_attr(uri, s + start, i - start, query, why, wsize) < 0)
+		if (one_attr(uri, s + start, i - start, query, hide, why,
+			     wsize) < 0)
 			return -1;
 		start = i + 1;
 	}

@@ -291,9 +291,9 @@ UNIT_TEST(test_generate_and_load)
 		/* pkcs11-tool sees the pair with the id we gave or made. */
 		if (i == 1) {
 			key_id_hex(a, na, idhex);
-			snprintf(line, sizeof(line), "ID:         %s", idhex);
+			snprintf(line, sizeof(line), "ID:         %s\n", idhex);
 		} else {
-			snprintf(line, sizeof(line), "ID:         %s",
+			snprintf(line, sizeof(line), "ID:         %s\n",
 				 i == 0 ? "0102" : "03");
 		}
 		objs = tool_objects();
@@ -656,7 +656,7 @@ UNIT_TEST(test_certificates)
 	}
 	objs = tool_objects();
 	CHECK_EQ_INT(count(objs, "Certificate Object"), 3);
-	CHECK_EQ_INT(count(objs, "ID:         20"), 3);	/* key pair, cert */
+	CHECK_EQ_INT(count(objs, "ID:         20\n"), 3);	/* key pair, cert */
 	free(objs);
 	/* By label and id: the leaf is the one with the id, its chain too. */
 	CHECK_OK(m2m_cert_load(ctx, uri(u, sizeof(u), "object=certkey;id=%20"),
@@ -716,7 +716,7 @@ UNIT_TEST(test_certificates)
 				&opts));
 	objs = tool_objects();
 	CHECK_EQ_INT(count(objs, "Certificate Object"), 3);
-	CHECK_EQ_INT(count(objs, "ID:         20"), 1);
+	CHECK_EQ_INT(count(objs, "ID:         20\n"), 1);
 	free(objs);
 out:
 	m2m_cert_list_free(got, n);

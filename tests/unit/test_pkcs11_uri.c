@@ -153,6 +153,7 @@ static const struct {
 	{ "pin-source=file:/x", "'pin-source' belongs in the query" },
 	{ "?token=x", "'token' belongs in the path" },
 	{ "?frobnicate=1", "unknown query attribute 'frobnicate'" },
+	{ "?pin-value=12&3456=7", "unknown query attribute (not shown: the query holds a pin-value)" },
 	{ "token=a;token=b", "'token' is given twice" },
 	{ "id=%01;id=%01", "'id' is given twice" },
 	{ "?pin-source=a&pin-source=b", "'pin-source' is given twice" },
