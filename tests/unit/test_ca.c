@@ -106,25 +106,12 @@ static int leftovers(const char *name)
 	return n;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
 /* rm -rf dir/name (or dir itself for NULL). */
 static void rm_rf(const char *name)
 {
 	char path[PATH_MAX];
 
-	nftw(name ? tmp_path(path, name) : dir, rm_one, 16,
-	     FTW_DEPTH | FTW_PHYS);
+	unit_rm_rf(name ? tmp_path(path, name) : dir);
 }
 
 /* The contents of path into a malloc()ed NUL-terminated buffer. */

@@ -949,23 +949,6 @@ UNIT_TEST(pkcs12_without_chain_and_failures)
 
 /* ---- running ------------------------------------------------------------ */
 
-static void remove_dir(void)
-{
-	char path[PATH_MAX];
-	struct dirent *d;
-	DIR *dp = opendir(dir);
-
-	if (!dp)
-		return;
-	while ((d = readdir(dp)) != NULL) {
-		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-			continue;
-		unlink(tmp_path(path, d->d_name));
-	}
-	closedir(dp);
-	rmdir(dir);
-}
-
 static int setup(void)
 {
 	static const char *const ca_subj[] = {
@@ -1040,6 +1023,6 @@ int main(void)
 	}
 	teardown();
 	m2m_ctx_free(ctx);
-	remove_dir();
+	unit_rm_rf(dir);
 	return rc;
 }

@@ -1464,24 +1464,6 @@ UNIT_TEST(benchmark_10000_certificates_with_audit_in_transactions_of_500)
 
 /* ---- running ------------------------------------------------------------ */
 
-/* Remove the temporary directory and what the tests left in it. */
-static void remove_dir(void)
-{
-	char path[PATH_MAX];
-	struct dirent *d;
-	DIR *dp = opendir(dir);
-
-	if (!dp)
-		return;
-	while ((d = readdir(dp)) != NULL) {
-		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-			continue;
-		unlink(tmp_path(path, d->d_name));
-	}
-	closedir(dp);
-	rmdir(dir);
-}
-
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -1524,11 +1506,11 @@ int main(void)
 	}
 	if (m2m_ctx_new(&ctx) != M2M_OK) {
 		printf("Bail out! cannot create a context\n");
-		remove_dir();
+		unit_rm_rf(dir);
 		return 1;
 	}
 	rc = unit_run(tests, UNIT_COUNT(tests));
 	m2m_ctx_free(ctx);
-	remove_dir();
+	unit_rm_rf(dir);
 	return rc;
 }

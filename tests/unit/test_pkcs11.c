@@ -129,15 +129,6 @@ static int init_token(const char *label)
 	return run(argv);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* "pkcs11:token=m2m-test;REST" into buf. */
 static const char *uri(char *buf, size_t size, const char *rest)
 {
@@ -789,7 +780,7 @@ int main(void)
 		printf("1..1\nnot ok 1 - set up a SoftHSM token in '%s': %s\n",
 		       dir, strerror(errno));
 		if (dir[7])
-			nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+			unit_rm_rf(dir);
 		return 1;
 	}
 	if (m2m_ctx_new(&ctx) != M2M_OK) {
@@ -798,6 +789,6 @@ int main(void)
 	}
 	rc = unit_run(tests, UNIT_COUNT(tests));
 	m2m_ctx_free(ctx);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rm_rf(dir);
 	return rc;
 }

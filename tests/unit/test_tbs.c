@@ -522,18 +522,6 @@ static const char *tmp_path(char out[PATH_MAX], const char *name)
 	return out;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
 /* A self-signed CA dir/name with a key of alg, opened with its key. */
 static struct m2m_ca *new_ca(const char *name, enum m2m_key_alg alg)
 {
@@ -904,6 +892,6 @@ int main(void)
 		       cases);
 	}
 	m2m_ctx_free(ctx);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rm_rf(dir);
 	return rc;
 }

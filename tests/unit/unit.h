@@ -19,10 +19,13 @@
  * any test failed, else 0.
  */
 
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct unit_test {
 	const char *name;
@@ -107,6 +110,24 @@ static inline int unit_contains(const char *file, int line, const char *eh,
 	return unit_check(h && strstr(h, needle), file, line,
 			  "%s contains \"%s\":\n#   got: \"%s\"", eh, needle,
 			  h ? h : "(null)");
+}
+
+static inline int unit_rm_one(const char *path, const struct stat *st,
+			      int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+/* rm -rf path: the tests' temporary directories. */
+static inline void unit_rm_rf(const char *path)
+{
+	nftw(path, unit_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #define CHECK(c) unit_check(!!(c), __FILE__, __LINE__, "check failed: %s", #c)
