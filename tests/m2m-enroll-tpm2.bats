@@ -258,14 +258,24 @@ assert_tpm_clean() {
 	assert_tpm_clean
 }
 
-@test "install: no chain in an NV index, no certificate of another key; nothing is left behind" {
+@test "install: a chain goes into the NV index after the certificate" {
+	run --separate-stderr m2m-enroll install --cert tpm2:nv=0x01C90006 --in "$F/other.pem" --chain "$F/factory/ca.crt"
+	assert_success
+	assert_output --partial "at 'tpm2:nv=0x01C90006' with 1 chain certificate,"
+	tpm2_nvread 0x01C90006 -o nv.der 2> /dev/null
+	openssl x509 -in "$F/other.pem" -outform DER -out other.der
+	openssl x509 -in "$F/factory/ca.crt" -outform DER -out ca.der
+	cat other.der ca.der | cmp - nv.der
+	run --separate-stderr m2m-enroll show --key "$F/other.key" --cert tpm2:nv=0x01C90006 --json
+	assert_success
+	assert_output --partial "\"fingerprint\":\"$(cert_sha256 "$F/other.pem")\",\"chain\":1,\"matches_key\":true}"
+	tpm2_nvundefine 0x01C90006 -C o 2> /dev/null
+}
+
+@test "install: no certificate of another key; nothing is left behind" {
 	local before
 	m2m-enroll keygen --key tpm2:handle=0x81020005 > /dev/null
 	before=$(tpm2_getcap handles-nv-index)
-	run --separate-stderr m2m-enroll install --cert tpm2:nv=0x01C90005 --in "$F/other-chain.pem"
-	assert_error 3 "m2m-enroll: cannot store the certificate at 'tpm2:nv=0x01C90005': a TPM NV index holds one certificate; store the chain at a file: or pkcs11: URI"
-	run --separate-stderr m2m-enroll install --cert tpm2:nv=0x01C90005 --in "$F/other.pem" --chain "$F/factory/ca.crt"
-	assert_error 3 "m2m-enroll: cannot store the certificate at 'tpm2:nv=0x01C90005': a TPM NV index holds one certificate; store the chain at a file: or pkcs11: URI"
 	run --separate-stderr m2m-enroll install --cert tpm2:nv=0x01C90005 --in "$F/other.pem" --key tpm2:handle=0x81020005
 	assert_error 3 "m2m-enroll: certificate '$F/other.pem' does not match the key 'tpm2:handle=0x81020005'"
 	run --separate-stderr m2m-enroll install --cert tpm2:nv=0x01C90005 --in - --key tpm2:handle=0x81020005 < "$F/other.pem"

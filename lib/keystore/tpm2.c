@@ -32,6 +32,7 @@
 
 #include <m2m/cert.h>
 
+#include "../der.h"
 #include "../internal.h"
 #include "extkey.h"
 #include "keystore.h"
@@ -1001,6 +1002,41 @@ static enum m2m_err nv_read(struct m2m_ctx *ctx, struct tpm2_conn *c,
 		       TPMA_NV_AUTHREAD | TPMA_NV_NO_DA | \
 		       (TPM2_NT_ORDINARY << TPMA_NV_TPM2_NT_SHIFT))
 
+/*
+ * What an NV index holds: the certificate's DER, then each chain
+ * certificate's, back to back (a reader that wants only the certificate
+ * reads the first SEQUENCE).  *out is the caller's to free.
+ */
+static enum m2m_err nv_contents(struct m2m_ctx *ctx,
+				const struct m2m_cert *cert,
+				struct m2m_cert *const *chain, size_t nchain,
+				unsigned char **out, size_t *outlen)
+{
+	const uint8_t *der;
+	unsigned char *buf;
+	size_t len, total, i;
+
+	der = m2m_cert_der(cert, &total);
+	for (i = 0; i < nchain; i++) {
+		m2m_cert_der(chain[i], &len);
+		total += len;
+	}
+	buf = malloc(total);
+	if (!buf)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	der = m2m_cert_der(cert, &len);
+	memcpy(buf, der, len);
+	total = len;
+	for (i = 0; i < nchain; i++) {
+		der = m2m_cert_der(chain[i], &len);
+		memcpy(buf + total, der, len);
+		total += len;
+	}
+	*out = buf;
+	*outlen = total;
+	return M2M_OK;
+}
+
 static enum m2m_err tpm2_cert_store(struct m2m_ctx *ctx, const char *locator,
 				    const struct m2m_cert *cert,
 				    struct m2m_cert *const *chain,
@@ -1014,24 +1050,27 @@ static enum m2m_err tpm2_cert_store(struct m2m_ctx *ctx, const char *locator,
 	TPM2B_AUTH empty;
 	ESYS_TR nv = ESYS_TR_NONE;
 	const uint8_t *der;
-	unsigned char *back = NULL;
+	unsigned char *back = NULL, *all = NULL;
 	size_t len = 0, off, n, chunk = 0;
 	enum m2m_err rc;
 	TSS2_RC trc;
 	int used = 0, made = 0;
 
-	(void)chain;
 	memset(&info, 0, sizeof(info));
 	memset(&empty, 0, sizeof(empty));
 	rc = parse(ctx, locator, M2M_TPM2_URI_NV, &u);
 	if (rc != M2M_OK)
 		goto out;
-	if (nchain > 0) {
-		rc = m2m_error(ctx, M2M_ERR_UNSUPPORTED,
-			       "a TPM NV index holds one certificate; store the chain at a file: or pkcs11: URI");
+	if (nchain >= M2M_CERT_LIST_MAX) {
+		rc = m2m_error(ctx, M2M_ERR_INVALID,
+			       "a chain of %zu certificates is too long (at most %d)",
+			       nchain, M2M_CERT_LIST_MAX - 1);
 		goto out;
 	}
-	der = m2m_cert_der(cert, &len);
+	rc = nv_contents(ctx, cert, chain, nchain, &all, &len);
+	if (rc != M2M_OK)
+		goto out;
+	der = all;
 	rc = conn_get(ctx, opts, &c);
 	if (rc != M2M_OK)
 		goto out;
@@ -1043,7 +1082,8 @@ static enum m2m_err tpm2_cert_store(struct m2m_ctx *ctx, const char *locator,
 		goto out;
 	if (len > c->nv_index_max || len > UINT16_MAX) {
 		rc = m2m_error(ctx, M2M_ERR_UNSUPPORTED,
-			       "certificate of %zu bytes does not fit an NV index (max %u)",
+			       "%s of %zu bytes does not fit an NV index (max %u)",
+			       nchain ? "certificate and chain" : "certificate",
 			       len, (unsigned)c->nv_index_max);
 		goto out;
 	}
@@ -1128,6 +1168,7 @@ out:
 		tr_close(c, &nv);
 	owner_auth_clear(c);
 	free(back);
+	free(all);
 	return rc;
 }
 
@@ -1136,6 +1177,16 @@ out:
  * padding follows it (an index defined larger than its certificate), else
  * len.
  */
+static int padding(const unsigned char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != 0x00 && p[i] != 0xFF)
+			return 0;
+	return 1;
+}
+
 static size_t der_trim(const unsigned char *p, size_t len)
 {
 	size_t total, i, nlen;
@@ -1153,11 +1204,8 @@ static size_t der_trim(const unsigned char *p, size_t len)
 			total = total << 8 | p[2 + i];
 		total += 2 + nlen;
 	}
-	if (total >= len)
+	if (total >= len || !padding(p + total, len - total))
 		return len;
-	for (i = total; i < len; i++)
-		if (p[i] != 0x00 && p[i] != 0xFF)
-			return len;
 	return total;
 }
 
@@ -1171,7 +1219,8 @@ static enum m2m_err tpm2_cert_load(struct m2m_ctx *ctx, const char *locator,
 	TPM2B_NV_PUBLIC *info = NULL;
 	ESYS_TR nv = ESYS_TR_NONE, auth;
 	unsigned char *buf = NULL;
-	size_t len;
+	const uint8_t *content;
+	size_t len, off, end, clen, count = 0;
 	TPMA_NV attrs;
 	enum m2m_err rc;
 	TSS2_RC trc;
@@ -1235,7 +1284,7 @@ static enum m2m_err tpm2_cert_load(struct m2m_ctx *ctx, const char *locator,
 		goto out;
 	}
 	buf = malloc(len);
-	list = calloc(1, sizeof(*list));
+	list = calloc(M2M_CERT_LIST_MAX, sizeof(*list));
 	if (!buf || !list) {
 		rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 		goto out;
@@ -1243,20 +1292,29 @@ static enum m2m_err tpm2_cert_load(struct m2m_ctx *ctx, const char *locator,
 	rc = nv_read(ctx, c, auth, nv, u.handle, buf, len);
 	if (rc != M2M_OK)
 		goto out;
-	rc = m2m_cert_parse(ctx, buf, der_trim(buf, len), &list[0]);
-	if (rc != M2M_OK) {
-		m2m_error_prefix(ctx, "NV index 0x%08x", u.handle);
-		goto out;
+	/* The certificate, then its chain (nv_contents), maybe padded. */
+	for (off = 0; off < len && (off == 0 || !padding(buf + off, len - off));
+	     off = end) {
+		end = off;
+		if (count == M2M_CERT_LIST_MAX ||
+		    m2m_der_read(buf, len, &end, 0x30, &content, &clen) < 0)
+			end = off + der_trim(buf + off, len - off);
+		rc = m2m_cert_parse(ctx, buf + off, end - off, &list[count]);
+		if (rc != M2M_OK) {
+			m2m_error_prefix(ctx, "NV index 0x%08x", u.handle);
+			goto out;
+		}
+		count++;
 	}
 	*out = list;
-	*n = 1;
+	*n = count;
 	list = NULL;
 out:
 	if (c)
 		tr_close(c, &nv);
 	if (owner)
 		owner_auth_clear(c);
-	m2m_cert_list_free(list, 1);
+	m2m_cert_list_free(list, count);
 	Esys_Free(info);
 	free(buf);
 	return rc;

@@ -602,7 +602,7 @@ UNIT_TEST(nv_index_in_use_refused_unless_forced)
 	m2m_cert_free(other);
 }
 
-UNIT_TEST(too_big_and_chains_refused_leaving_nothing)
+UNIT_TEST(too_big_refused_leaving_nothing)
 {
 	struct m2m_cert *big = make_cert("big", 80);
 	struct m2m_cert *small = make_cert("small", 1);
@@ -627,14 +627,49 @@ UNIT_TEST(too_big_and_chains_refused_leaving_nothing)
 	m2m_cert_list_free(list, n);
 	list = NULL;
 	n = 0;
-	CHECK_FAILS(m2m_cert_store(ctx, "tpm2:nv=0x01C90002", small, &small, 1,
+	/* A chain that does not fit with the certificate: nothing stored. */
+	CHECK_FAILS(m2m_cert_store(ctx, "tpm2:nv=0x01C90002", small, &big, 1,
 				   NULL), M2M_ERR_UNSUPPORTED,
-		    "a TPM NV index holds one certificate; store the chain at a file: or pkcs11: URI");
+		    "certificate and chain of");
 	CHECK_FAILS(m2m_cert_load(ctx, "tpm2:nv=0x01C90002", NULL, &list, &n),
 		    M2M_ERR_NOT_FOUND, "no certificate at tpm2:nv=0x01c90002");
 out:
 	m2m_cert_free(big);
 	m2m_cert_free(small);
+}
+
+/* A chain goes after the certificate, back to back, and reads back. */
+UNIT_TEST(chain_in_one_index)
+{
+	struct m2m_cert *a = make_cert("leaf", 1), *b = make_cert("ca-1", 1),
+			*c = make_cert("ca-2", 1);
+	struct m2m_cert *chain[2], **list = NULL;
+	size_t n = 0;
+
+	if (!CHECK(a && b && c))
+		goto out;
+	chain[0] = b;
+	chain[1] = c;
+	CHECK_OK(m2m_cert_store(ctx, "tpm2:nv=0x01C90003", a, chain, 2, NULL));
+	CHECK_OK(m2m_cert_load(ctx, "tpm2:nv=0x01C90003", NULL, &list, &n));
+	if (CHECK_EQ_INT(n, 3)) {
+		CHECK_EQ_STR(m2m_cert_fingerprint(list[0]),
+			     m2m_cert_fingerprint(a));
+		CHECK_EQ_STR(m2m_cert_fingerprint(list[1]),
+			     m2m_cert_fingerprint(b));
+		CHECK_EQ_STR(m2m_cert_fingerprint(list[2]),
+			     m2m_cert_fingerprint(c));
+	}
+	m2m_cert_list_free(list, n);
+	CHECK_OK(m2m_cert_store(ctx, "tpm2:nv=0x01C90003", a, NULL, 0,
+				&(struct m2m_key_opts){ .force = 1 }));
+	CHECK_OK(m2m_cert_load(ctx, "tpm2:nv=0x01C90003", NULL, &list, &n));
+	CHECK_EQ_INT(n, 1);
+	m2m_cert_list_free(list, n);
+out:
+	m2m_cert_free(a);
+	m2m_cert_free(b);
+	m2m_cert_free(c);
 }
 
 /*
@@ -829,7 +864,8 @@ int main(void)
 		UNIT(sign_through_the_evp_pkey_and_a_csr),
 		UNIT(certificate_round_trip_in_nv),
 		UNIT(nv_index_in_use_refused_unless_forced),
-		UNIT(too_big_and_chains_refused_leaving_nothing),
+		UNIT(too_big_refused_leaving_nothing),
+		UNIT(chain_in_one_index),
 		UNIT(tpm2_tools_read_what_we_wrote),
 		UNIT(time_per_device),
 		UNIT(owner_authorisation_from_a_source),
