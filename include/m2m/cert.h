@@ -93,6 +93,19 @@ int m2m_cert_matches_key(const struct m2m_cert *cert,
 			 const struct m2m_key *key);
 
 /*
+ * Check with OpenSSL's path validation (strict RFC 5280 checks) that cert
+ * chains through the untrusted certificates chain[0..nchain) to one of
+ * anchors[0..nanchors), at time now (seconds since the epoch; 0: now).
+ * An anchor need not be self-signed: the path may end at an issuing CA.
+ * M2M_ERR_VERIFY, with OpenSSL's reason, the depth and the subject there
+ * in the detail, if it does not.
+ */
+enum m2m_err m2m_chain_verify(struct m2m_ctx *ctx, const struct m2m_cert *cert,
+			      struct m2m_cert *const *chain, size_t nchain,
+			      struct m2m_cert *const *anchors, size_t nanchors,
+			      int64_t now);
+
+/*
  * Parse a PKCS#10 request from buf[0..len), PEM ("CERTIFICATE REQUEST"
  * or "NEW CERTIFICATE REQUEST") or DER, at most M2M_CERT_MAX bytes, and
  * check its signature with its own public key (proof of possession).

@@ -2462,6 +2462,53 @@ out:
 	m2m_ca_close(ca);
 }
 
+/* ---- chains ----------------------------------------------------------------- */
+
+UNIT_TEST(chain_verify_is_openssl_path_validation)
+{
+	char path[PATH_MAX];
+	struct m2m_ca *ca = NULL, *other = fresh_ca("chain-other", NULL);
+	struct m2m_cert *root = NULL, *issuing, *stranger = NULL;
+	struct m2m_issue_result res;
+	struct m2m_csr *csr = new_csr(NULL, NULL);
+
+	memset(&res, 0, sizeof(res));
+	if (!CHECK(other && csr))
+		goto out;
+	CHECK_OK(m2m_ca_open(ctx, tmp_path(path, "issuing"), M2M_CA_NEED_KEY,
+			     NULL, NULL, &ca));
+	CHECK_OK(m2m_cert_load_file(ctx, tmp_path(path, "root/ca.crt"), &root));
+	if (!CHECK(ca && root))
+		goto out;
+	CHECK_OK(issue_csr(ca, csr, 0x900, NULL, 0, NOW, &res));
+	if (!CHECK(res.cert))
+		goto out;
+	issuing = (struct m2m_cert *)m2m_ca_cert(ca);
+	stranger = (struct m2m_cert *)m2m_ca_cert(other);
+	/* To the root through the issuing CA; or to the issuing CA alone. */
+	CHECK_OK(m2m_chain_verify(ctx, res.cert, &issuing, 1, &root, 1, NOW));
+	CHECK_OK(m2m_chain_verify(ctx, res.cert, NULL, 0, &issuing, 1, NOW));
+	CHECK_OK(m2m_chain_verify(ctx, res.cert, &issuing, 1, &issuing, 1, 0));
+	/* The root alone without the issuing CA: no path. */
+	CHECK_FAILS(m2m_chain_verify(ctx, res.cert, NULL, 0, &root, 1, NOW),
+		    M2M_ERR_VERIFY,
+		    "the chain does not verify: unable to get local issuer certificate (depth 0, ");
+	CHECK_FAILS(m2m_chain_verify(ctx, res.cert, &issuing, 1, &stranger, 1,
+				     NOW), M2M_ERR_VERIFY,
+		    "unable to get local issuer certificate (depth 1, ");
+	CHECK_FAILS(m2m_chain_verify(ctx, res.cert, &issuing, 1, &root, 1,
+				     NOW + 40 * 365 * (int64_t)DAY),
+		    M2M_ERR_VERIFY, "certificate has expired");
+	CHECK_FAILS(m2m_chain_verify(ctx, res.cert, &issuing, 1, NULL, 0, NOW),
+		    M2M_ERR_USAGE, "no trust anchor");
+out:
+	m2m_cert_free(res.cert);
+	m2m_cert_free(root);
+	m2m_csr_free(csr);
+	m2m_ca_close(ca);
+	m2m_ca_close(other);
+}
+
 /* ---- profiles --------------------------------------------------------------- */
 
 UNIT_TEST(profile_set_writes_conf_and_audit)
@@ -2576,6 +2623,7 @@ int main(void)
 		UNIT(crl_numbers_entries_reasons_and_signature),
 		UNIT(ocsp_good_revoked_unknown_and_other_issuer),
 		UNIT(ocsp_refuses_malformed_requests),
+		UNIT(chain_verify_is_openssl_path_validation),
 		UNIT(profile_set_writes_conf_and_audit),
 		UNIT(crl_reason_names),
 		/* last: it meets a use-after-free in lib/issue.c */
