@@ -1,20 +1,29 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* m2m-enroll: keys and certificates in devices (TPM, PKCS#11 token, file). */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <m2m/ca.h>
 #include <m2m/cert.h>
 #include <m2m/ctx.h>
 #include <m2m/file.h>
 #include <m2m/key.h>
+#include <m2m/ledger.h>
+#include <m2m/manifest.h>
+#include <m2m/ppid.h>
 
 #include "cli.h"
 
 enum {
 	OPT_KEY = 1, OPT_CERT, OPT_ALGORITHM, OPT_FORCE, OPT_JSON, OPT_SUBJECT,
 	OPT_OUT, OPT_DER, OPT_IN, OPT_CHAIN, OPT_PASSIN, OPT_PASSOUT, OPT_TCTI,
-	OPT_AUTH
+	OPT_AUTH, OPT_CA, OPT_CA_PASSIN, OPT_CA_TCTI, OPT_LEDGER, OPT_TRUST,
+	OPT_SERIAL, OPT_PPID, OPT_BATCH, OPT_PROFILE, OPT_REPLACE,
+	OPT_TECH = 100		/* + enum m2m_tech */
 };
 
 #define URI_SHOWN_MAX 4096	/* a location as messages show it */
@@ -39,6 +48,11 @@ static const char *const usage_install[] = {
 };
 static const char *const usage_show[] = {
 	"m2m-enroll show --key URI [--cert URI] [--json]", NULL
+};
+static const char *const usage_idevid[] = {
+	"m2m-enroll idevid --ca DIR --key URI [--cert URI] [--chain URI] --serial SN {--ppid HEX | ADDRESS...} [--json]",
+	"m2m-enroll idevid --ca DIR --batch MANIFEST [--json]",
+	NULL
 };
 
 static const struct cli_option keygen_options[] = {
@@ -87,6 +101,31 @@ static const struct cli_option show_options[] = {
 	OPT_END
 };
 
+static const struct cli_option idevid_options[] = {
+	{ OPT_CA, "ca", 0, "DIR", "the issuing CA (default $M2M_CA)" },
+	{ OPT_KEY, "key", 0, "URI", "where the device key is made (tpm2: alone: 0x81020000)" },
+	{ OPT_CERT, "cert", 0, "URI", "where the certificate goes (default: by the key)" },
+	{ OPT_CHAIN, "chain", 0, "URI", "where the chain goes (default: with the certificate)" },
+	{ OPT_SERIAL, "serial", 0, "SN", "the device's serial number" },
+	{ OPT_PPID, "ppid", 0, "HEX", "the device's PPID (or give its addresses)" },
+	{ OPT_BATCH, "batch", 0, "MANIFEST", "one device per manifest row (- = stdin)" },
+	{ OPT_ALGORITHM, "algorithm", 0, "ALG", "ec-p256 (default), ec-p384, rsa2048, rsa3072" },
+	{ OPT_PROFILE, "profile", 0, "NAME", "the CA's profile (default idevid)" },
+	{ OPT_TRUST, "trust", 0, "FILE", "anchors the chain must verify to (PEM)" },
+	{ OPT_REPLACE, "replace", 0, NULL, "supersede the PPID's IDevID for another key" },
+	{ OPT_FORCE, "force", 0, NULL, "replace the key and certificates the device holds" },
+	{ OPT_CA_PASSIN, "ca-passin", 0, "SOURCE", "the CA key's passphrase or PIN" },
+	{ OPT_CA_TCTI, "ca-tcti", 0, "CONFIG", "TCTI of a CA key kept in a TPM" },
+	{ OPT_LEDGER, "ledger", 0, "LOCATION", "the CA's ledger, if not where ca.conf says" },
+	OPT_PASSIN_ENTRY,
+	OPT_TCTI_ENTRY,
+	OPT_AUTH_ENTRY,
+	OPT_JSON_ENTRY("print each device's result as JSON"),
+	{ 0, NULL, 0, NULL, "Device addresses (instead of --ppid):" },
+	CLI_TECH_OPTIONS(OPT_TECH),
+	OPT_END
+};
+
 static const struct cli_command keygen_cmd = { usage_keygen,
 	"Generate a key inside its back-end (a TPM, a PKCS#11 token or a file)\n"
 	"and print its location, algorithm and public key fingerprint.",
@@ -98,6 +137,12 @@ static const struct cli_command install_cmd = { usage_install,
 	"Store a certificate and its chain where the device keeps them, read\n"
 	"them back and compare.",
 	install_options };
+static const struct cli_command idevid_cmd = { usage_idevid,
+	"Provision a device's IDevID: make its key inside it, have the CA issue\n"
+	"the certificate for a request signed by that key, store certificate\n"
+	"and chain in the device, read them back and check them.  With\n"
+	"--batch, a whole line of devices, one result per device.",
+	idevid_options };
 static const struct cli_command show_cmd = { usage_show,
 	"Show the key a device holds and, with --cert, its certificate and\n"
 	"whether the two belong together (exit 1 if not).",
@@ -608,6 +653,997 @@ out:
 	return status;
 }
 
+/* ---- idevid ------------------------------------------------------------------ */
+
+/*
+ * Where an IDevID goes in a TPM when the command line does not say: the
+ * key and certificate where the TCG's provisioning guidance puts them,
+ * the chain at an owner index of this project's choosing.
+ */
+#define TPM_IDEVID_KEY		"tpm2:handle=0x81020000"
+#define TPM_IDEVID_CERT		"tpm2:nv=0x01C90000"
+#define TPM_IDEVID_CHAIN	"tpm2:nv=0x01800100"
+
+#define CRL_CESSATION	5	/* cessationOfOperation */
+
+enum step { STEP_KEY, STEP_CSR, STEP_ISSUE, STEP_STORE, STEP_READ_BACK,
+	    STEP_VERIFY, NSTEP };
+
+static const char *const step_name[NSTEP] = {
+	"key", "csr", "issue", "store", "read_back", "verify"
+};
+
+/* What the whole run shares: the CA, what is installed with each
+ * certificate and what the chain is checked against. */
+struct station {
+	const struct common *c;
+	struct m2m_ca *ca;
+	const char *profile;
+	int alg;
+	int replace;
+	struct m2m_cert **chain;	/* the CA's chain, installed */
+	size_t nchain;
+	struct m2m_cert **trust;	/* --trust, else borrowed from chain */
+	size_t ntrust;
+	struct m2m_cert *anchor[1];	/* the default anchor */
+	int own_trust;
+};
+
+/* One device: where its key, certificate and chain go, and who it is. */
+struct device {
+	uint64_t line;			/* manifest line, 0 for one device */
+	const char *serial;
+	struct m2m_ppid ppid;
+	const char *tcti;		/* NULL: --tcti */
+	char key[URI_SHOWN_MAX];
+	char cert[URI_SHOWN_MAX];
+	char chain[URI_SHOWN_MAX];	/* "": the chain goes with the
+					   certificate */
+};
+
+/* What became of it. */
+struct outcome {
+	const char *status;		/* provisioned, existing, resumed, error */
+	int exit;
+	char ppid[M2M_PPID_HEX_MAX];
+	char cert_serial[M2M_CERT_SERIAL_HEX];
+	char fingerprint[65];
+	char replaced[M2M_CERT_SERIAL_HEX];
+	size_t nchain;
+	double ms[NSTEP];
+	double total_ms;
+	char error[2048];
+};
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * The certificate's location for a key that has none given: the TPM's
+ * IDevID index; the token object itself (type= dropped); the key file's
+ * name with .crt for .key or .pem (else .crt added).  0, or -1 if it
+ * does not fit.
+ */
+static int default_cert_uri(const char *key, char *out, size_t size)
+{
+	const char *scheme = m2m_key_scheme(key);
+	size_t n, o = 0;
+	const char *p, *q, *end;
+
+	if (scheme && strcmp(scheme, "tpm2") == 0)
+		return snprintf(out, size, "%s", TPM_IDEVID_CERT) <
+		       (int)size ? 0 : -1;
+	if (scheme && strcmp(scheme, "pkcs11") == 0) {
+		/* pkcs11:a=1;type=private;b=2?q -> pkcs11:a=1;b=2?q */
+		end = key + strcspn(key, "?");
+		o = (size_t)snprintf(out, size, "pkcs11:");
+		for (p = key + 7; p < end; p = q + (q < end)) {
+			q = memchr(p, ';', (size_t)(end - p));
+			if (!q)
+				q = end;
+			n = (size_t)(q - p);
+			if (n == 0 || (n >= 5 && strncmp(p, "type=", 5) == 0))
+				continue;
+			if (o + n + 2 >= size)
+				return -1;
+			if (out[o - 1] != ':')
+				out[o++] = ';';
+			memcpy(out + o, p, n);
+			o += n;
+		}
+		if (o + strlen(end) + 1 > size)
+			return -1;
+		memcpy(out + o, end, strlen(end) + 1);
+		return 0;
+	}
+	n = strlen(key);
+	if (n > 4 && (strcmp(key + n - 4, ".key") == 0 ||
+		      strcmp(key + n - 4, ".pem") == 0))
+		n -= 4;
+	return snprintf(out, size, "%.*s.crt", (int)n, key) < (int)size ? 0 :
+	       -1;
+}
+
+/*
+ * The device's locations from what was given (cert and chain may be NULL
+ * or empty).  "tpm2:" alone is the TPM's IDevID key.  NULL, or why not.
+ */
+static const char *device_locations(struct device *d, const char *key,
+				    const char *cert, const char *chain)
+{
+	const char *scheme;
+
+	if (strcmp(key, "tpm2:") == 0)
+		key = TPM_IDEVID_KEY;
+	if (snprintf(d->key, sizeof(d->key), "%s", key) >= (int)sizeof(d->key))
+		return "the key location is too long";
+	scheme = m2m_key_scheme(d->key);
+	if (cert && *cert) {
+		if (snprintf(d->cert, sizeof(d->cert), "%s", cert) >=
+		    (int)sizeof(d->cert))
+			return "the certificate location is too long";
+	} else if (default_cert_uri(d->key, d->cert, sizeof(d->cert)) < 0) {
+		return "the certificate location is too long";
+	}
+	if (chain && *chain)
+		snprintf(d->chain, sizeof(d->chain), "%s", chain);
+	else if (scheme && strcmp(scheme, "tpm2") == 0 &&
+		 strcmp(m2m_key_scheme(d->cert) ? m2m_key_scheme(d->cert) : "",
+			"tpm2") == 0)
+		snprintf(d->chain, sizeof(d->chain), "%s", TPM_IDEVID_CHAIN);
+	else
+		d->chain[0] = '\0';
+	if (strlen(d->chain) >= sizeof(d->chain) - 1)
+		return "the chain location is too long";
+	if (strcmp(d->key, d->cert) == 0 && (!scheme ||
+					     strcmp(scheme, "pkcs11") != 0))
+		return "the certificate cannot go where the key is";
+	if (d->chain[0] && strcmp(d->chain, d->cert) == 0)
+		return "the chain cannot go where the certificate is";
+	return NULL;
+}
+
+/* Say why the device failed; the library's detail follows a colon. */
+static void outcome_fail(struct m2m_ctx *ctx, struct outcome *o,
+			 enum m2m_err rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void outcome_fail(struct m2m_ctx *ctx, struct outcome *o,
+			 enum m2m_err rc, const char *fmt, ...)
+{
+	char msg[sizeof(o->error)], shown_msg[sizeof(o->error)];
+	const char *detail = m2m_ctx_detail(ctx);
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(msg) && detail && *detail)
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", detail);
+	snprintf(o->error, sizeof(o->error), "%s",
+		 cli_uri_shown(msg, shown_msg, sizeof(shown_msg)));
+	o->status = "error";
+	o->exit = cli_exit_status(rc);
+}
+
+/* The certificates at uri, or none (*n = 0) if nothing is there. */
+static enum m2m_err held(struct m2m_ctx *ctx, const char *uri,
+			 const struct m2m_key_opts *ko,
+			 struct m2m_cert ***list, size_t *n)
+{
+	enum m2m_err rc = m2m_cert_load(ctx, uri, ko, list, n);
+
+	if (rc == M2M_ERR_NOT_FOUND) {
+		m2m_ctx_clear_error(ctx);
+		*list = NULL;
+		*n = 0;
+		return M2M_OK;
+	}
+	return rc;
+}
+
+/*
+ * Store the certificate and the chain where the device keeps them, read
+ * both back and compare, then check the certificate is the key's and
+ * chains to the anchors.  0, or the failure is in *o.
+ */
+static int install_and_check(struct m2m_ctx *ctx, const struct station *st,
+			     const struct device *d,
+			     const struct m2m_key_opts *ko,
+			     const struct m2m_key *key,
+			     const struct m2m_cert *cert, struct outcome *o)
+{
+	struct m2m_cert **back = NULL, **cback = NULL, *all[M2M_CERT_LIST_MAX];
+	struct m2m_key_opts force = *ko;
+	size_t nback = 0, ncback = 0, i;
+	enum m2m_err rc;
+	double t;
+	int status = -1;
+
+	force.force = 1;	/* the caller checked the slots are ours */
+	t = mono_ms();
+	if (d->chain[0]) {
+		rc = m2m_cert_store(ctx, d->cert, cert, NULL, 0, &force);
+		if (rc == M2M_OK && st->nchain)
+			rc = m2m_cert_store(ctx, d->chain, st->chain[0],
+					    st->chain + 1, st->nchain - 1,
+					    &force);
+	} else {
+		rc = m2m_cert_store(ctx, d->cert, cert, st->chain, st->nchain,
+				    &force);
+	}
+	o->ms[STEP_STORE] = mono_ms() - t;
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "cannot store the certificate");
+		goto out;
+	}
+	t = mono_ms();
+	rc = m2m_cert_load(ctx, d->cert, ko, &back, &nback);
+	if (rc == M2M_OK && d->chain[0] && st->nchain)
+		rc = m2m_cert_load(ctx, d->chain, ko, &cback, &ncback);
+	o->ms[STEP_READ_BACK] = mono_ms() - t;
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "cannot read the certificate back");
+		goto out;
+	}
+	all[0] = (struct m2m_cert *)cert;
+	for (i = 0; i < st->nchain; i++)
+		all[i + 1] = st->chain[i];
+	if (d->chain[0] ? !same_certs(all, 1, back, nback) ||
+			  !same_certs(st->chain, st->nchain, cback, ncback) :
+	    !same_certs(all, 1 + st->nchain, back, nback)) {
+		m2m_ctx_clear_error(ctx);
+		outcome_fail(ctx, o, M2M_ERR_IO,
+			     "the device reads back something other than what was stored");
+		goto out;
+	}
+	t = mono_ms();
+	if (!m2m_cert_matches_key(back[0], key)) {
+		m2m_ctx_clear_error(ctx);
+		outcome_fail(ctx, o, M2M_ERR_VERIFY,
+			     "the certificate read back is not the device key's");
+		goto out;
+	}
+	rc = m2m_chain_verify(ctx, back[0], st->chain, st->nchain, st->trust,
+			      st->ntrust, 0);
+	o->ms[STEP_VERIFY] = mono_ms() - t;
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "the certificate read back");
+		goto out;
+	}
+	o->nchain = st->nchain;
+	status = 0;
+out:
+	m2m_cert_list_free(back, nback);
+	m2m_cert_list_free(cback, ncback);
+	return status;
+}
+
+/*
+ * A device whose PPID has a valid certificate in the ledger: already
+ * provisioned if it holds it (and its chain), resumed by installing it if
+ * its key is that certificate's.  Returns 1 if dealt with (o says how),
+ * 0 if the certificate is another key's.
+ */
+static int provisioned_before(struct m2m_ctx *ctx, const struct station *st,
+			      const struct device *d,
+			      const struct m2m_key_opts *ko,
+			      const struct m2m_key *key,
+			      const struct m2m_cert *cert, struct outcome *o)
+{
+	struct m2m_cert **have = NULL, **chave = NULL;
+	size_t nhave = 0, nchave = 0;
+	enum m2m_err rc;
+
+	if (!key || !m2m_cert_matches_key(cert, key))
+		return 0;
+	snprintf(o->cert_serial, sizeof(o->cert_serial), "%s",
+		 m2m_cert_serial(cert));
+	snprintf(o->fingerprint, sizeof(o->fingerprint), "%s",
+		 m2m_cert_fingerprint(cert));
+	rc = held(ctx, d->cert, ko, &have, &nhave);
+	if (rc == M2M_OK && d->chain[0])
+		rc = held(ctx, d->chain, ko, &chave, &nchave);
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "cannot read what the device holds");
+	} else if (nhave && strcmp(m2m_cert_fingerprint(have[0]),
+				   o->fingerprint) == 0 &&
+		   (d->chain[0] ?
+		    nhave == 1 && same_certs(st->chain, st->nchain, chave,
+					     nchave) :
+		    same_certs(st->chain, st->nchain, have + 1, nhave - 1))) {
+		o->status = "existing";
+		o->nchain = st->nchain;
+	} else if (install_and_check(ctx, st, d, ko, key, cert, o) == 0) {
+		o->status = "resumed";
+	} else {
+		/* Still valid in the ledger: a rerun installs it again. */
+		size_t n = strlen(o->error);
+
+		snprintf(o->error + n, sizeof(o->error) - n,
+			 " (certificate %s stays valid for this device's key; a rerun installs it)",
+			 o->cert_serial);
+	}
+	m2m_cert_list_free(have, nhave);
+	m2m_cert_list_free(chave, nchave);
+	return 1;
+}
+
+/* Nothing may be at uri unless --force. */
+static int slot_free(struct m2m_ctx *ctx, const struct station *st,
+		     const char *what, const char *uri,
+		     const struct m2m_key_opts *ko, struct outcome *o)
+{
+	struct m2m_cert **have = NULL;
+	size_t n = 0;
+	char s[URI_SHOWN_MAX];
+	enum m2m_err rc = held(ctx, uri, ko, &have, &n);
+
+	m2m_cert_list_free(have, n);
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "cannot read the %s location '%s'",
+			     what, shown(uri, s));
+		return -1;
+	}
+	if (n && !st->c->force) {
+		m2m_ctx_clear_error(ctx);
+		outcome_fail(ctx, o, M2M_ERR_DUPLICATE,
+			     "the device holds a %s at '%s' already (--force replaces it)",
+			     what, shown(uri, s));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Provision one device: its key (made inside it, or the one an earlier
+ * run made), a request signed by it, the IDevID from the CA, certificate
+ * and chain stored, read back and checked.  A failure after issuance
+ * revokes the certificate (cessationOfOperation) and says so.
+ */
+static void provision(struct m2m_ctx *ctx, const struct station *st,
+		      const struct device *d, struct outcome *o)
+{
+	struct m2m_key_opts ko = key_opts(st->c, 0);
+	struct m2m_key *key = NULL;
+	struct m2m_csr *csr = NULL;
+	struct m2m_cert *recorded = NULL;
+	struct m2m_cert_record rec;
+	struct m2m_issue_request req;
+	struct m2m_issue_result res;
+	uint8_t ppid[M2M_PPID_MAX];
+	size_t ppid_len = 0, n;
+	const char *scheme = m2m_key_scheme(d->key);
+	char s[URI_SHOWN_MAX];
+	enum m2m_err rc;
+	double start = mono_ms(), t;
+	int made = 0;
+
+	memset(o, 0, sizeof(*o));
+	memset(&res, 0, sizeof(res));
+	o->status = "error";
+	if (d->tcti)
+		ko.tcti = d->tcti;
+	rc = m2m_ppid_encode(ctx, &d->ppid, ppid, sizeof(ppid), &ppid_len);
+	if (rc == M2M_OK)
+		rc = m2m_ppid_to_hex(ctx, &d->ppid, o->ppid, sizeof(o->ppid),
+				     NULL);
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "invalid PPID");
+		goto out;
+	}
+	/* What the ledger and the device hold already. */
+	rc = m2m_ledger_find_valid(ctx, m2m_ca_ledger(st->ca),
+				   st->profile ? st->profile : "idevid", ppid,
+				   ppid_len, &rec);
+	if (rc == M2M_OK) {
+		rc = m2m_cert_parse(ctx, rec.der, rec.der_len, &recorded);
+	} else if (rc == M2M_ERR_NOT_FOUND) {
+		m2m_ctx_clear_error(ctx);
+		rc = M2M_OK;
+	}
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "cannot look the PPID up in the ledger");
+		goto out;
+	}
+	t = mono_ms();
+	rc = m2m_key_load(ctx, d->key, &ko, &key);
+	if (rc == M2M_ERR_NOT_FOUND) {
+		m2m_ctx_clear_error(ctx);
+		rc = M2M_OK;
+	}
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "cannot load the key '%s'",
+			     shown(d->key, s));
+		goto out;
+	}
+	if (recorded && !st->c->force &&
+	    provisioned_before(ctx, st, d, &ko, key, recorded, o))
+		goto out;
+	if (recorded && !st->replace) {
+		m2m_ctx_clear_error(ctx);
+		outcome_fail(ctx, o, M2M_ERR_DUPLICATE,
+			     "PPID %s already has IDevID %s for another key (--replace supersedes it)",
+			     o->ppid, m2m_cert_serial(recorded));
+		goto out;
+	}
+	if (slot_free(ctx, st, "certificate", d->cert, &ko, o) < 0 ||
+	    (d->chain[0] && st->nchain &&
+	     slot_free(ctx, st, "chain", d->chain, &ko, o) < 0))
+		goto out;
+	if (!key || st->c->force) {
+		struct m2m_key_opts gen = ko;
+
+		m2m_key_free(key);
+		key = NULL;
+		gen.force = st->c->force;
+		rc = m2m_key_generate(ctx, d->key, (enum m2m_key_alg)st->alg,
+				      &gen, &key);
+		if (rc != M2M_OK) {
+			outcome_fail(ctx, o, rc, "cannot generate a key at '%s'",
+				     shown(d->key, s));
+			goto out;
+		}
+		made = 1;
+	}
+	o->ms[STEP_KEY] = mono_ms() - t;
+	t = mono_ms();
+	rc = m2m_csr_make(ctx, key, NULL, &csr);
+	o->ms[STEP_CSR] = mono_ms() - t;
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "cannot sign a request with '%s'",
+			     shown(d->key, s));
+		goto undo_key;
+	}
+	memset(&req, 0, sizeof(req));
+	req.profile = st->profile;
+	req.csr = csr;
+	req.ppid = &d->ppid;
+	req.device_serial = d->serial;
+	req.replace = st->replace;
+	req.tpm_resident = scheme && strcmp(scheme, "tpm2") == 0;
+	t = mono_ms();
+	rc = m2m_ca_issue(ctx, st->ca, &req, &res);
+	o->ms[STEP_ISSUE] = mono_ms() - t;
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "cannot issue");
+		goto undo_key;
+	}
+	snprintf(o->cert_serial, sizeof(o->cert_serial), "%s",
+		 m2m_cert_serial(res.cert));
+	snprintf(o->fingerprint, sizeof(o->fingerprint), "%s",
+		 m2m_cert_fingerprint(res.cert));
+	snprintf(o->replaced, sizeof(o->replaced), "%s", res.replaced);
+	if (install_and_check(ctx, st, d, &ko, key, res.cert, o) == 0) {
+		o->status = "provisioned";
+		goto out;
+	}
+	/* Issued but not in the device: the certificate must not stay valid. */
+	n = strlen(o->error);
+	if (m2m_ca_revoke(ctx, st->ca, o->cert_serial, CRL_CESSATION, 0,
+			  NULL) == M2M_OK)
+		snprintf(o->error + n, sizeof(o->error) - n,
+			 "; certificate %s is revoked (cessationOfOperation): the device keeps its key and has no valid IDevID; a rerun provisions it",
+			 o->cert_serial);
+	else
+		snprintf(o->error + n, sizeof(o->error) - n,
+			 "; certificate %s could not be revoked (%s) and stays valid for this device's key: a rerun installs it",
+			 o->cert_serial, m2m_ctx_detail(ctx));
+	goto out;
+undo_key:
+	/* Nothing issued: the device goes back to how it was. */
+	if (made) {
+		m2m_key_free(key);
+		key = NULL;
+		if (m2m_key_remove(ctx, d->key, &ko) != M2M_OK) {
+			n = strlen(o->error);
+			snprintf(o->error + n, sizeof(o->error) - n,
+				 "; the new key at '%s' could not be removed",
+				 shown(d->key, s));
+		}
+	}
+out:
+	o->total_ms = mono_ms() - start;
+	if (!o->status || strcmp(o->status, "error") != 0)
+		o->exit = 0;
+	m2m_cert_free(res.cert);
+	m2m_cert_free(recorded);
+	m2m_csr_free(csr);
+	m2m_key_free(key);
+}
+
+/* One device's result: a JSON object or a line. */
+static void print_outcome(const struct station *st, const struct device *d,
+			  const struct outcome *o)
+{
+	char s[URI_SHOWN_MAX];
+	int i;
+
+	if (st->c->json) {
+		printf("{");
+		if (d->line)
+			printf("\"line\":%llu,", (unsigned long long)d->line);
+		printf("\"serial\":");
+		json_str(d->serial ? d->serial : "");
+		printf(",\"ppid\":\"%s\",\"status\":\"%s\"", o->ppid, o->status);
+		if (o->cert_serial[0])
+			printf(",\"certificate_serial\":\"%s\",\"fingerprint\":\"%s\"",
+			       o->cert_serial, o->fingerprint);
+		if (o->replaced[0])
+			printf(",\"replaced\":\"%s\"", o->replaced);
+		printf(",\"key\":");
+		json_str(shown(d->key, s));
+		printf(",\"cert\":");
+		json_str(shown(d->cert, s));
+		printf(",\"chain\":");
+		if (d->chain[0])
+			json_str(shown(d->chain, s));
+		else
+			printf("null");
+		if (o->exit == 0)
+			printf(",\"chain_certificates\":%zu", o->nchain);
+		printf(",\"ms\":{");
+		for (i = 0; i < NSTEP; i++)
+			printf("\"%s\":%.3f,", step_name[i], o->ms[i]);
+		printf("\"total\":%.3f}", o->total_ms);
+		if (o->exit) {
+			printf(",\"error\":");
+			json_str(o->error);
+		}
+		printf("}\n");
+		return;
+	}
+	if (o->exit)
+		return;		/* the error line says it */
+	printf("%s %s ppid %s: IDevID %s SHA-256 %s, key '%s', certificate '%s'",
+	       strcmp(o->status, "existing") == 0 ? "already provisioned" :
+	       o->status, d->serial ? d->serial : "-", o->ppid, o->cert_serial,
+	       o->fingerprint, shown(d->key, s), shown(d->cert, s));
+	if (d->chain[0])
+		printf(", chain '%s'", shown(d->chain, s));
+	printf(" (%zu chain certificate%s), %.1f ms\n", o->nchain,
+	       o->nchain == 1 ? "" : "s", o->total_ms);
+}
+
+/*
+ * The CA's chain to install, and what to check it against: --trust, else
+ * the top of that chain (the root, when the CA is one).
+ */
+static int station_open(struct m2m_ctx *ctx, struct station *st,
+			const char *ca_dir, const char *ca_passin,
+			const char *ca_tcti, const char *ledger,
+			const char *trust)
+{
+	struct m2m_key_opts kopts;
+	const char *pem;
+	enum m2m_err rc;
+
+	memset(&kopts, 0, sizeof(kopts));
+	kopts.pass_source = ca_passin;
+	kopts.pin_source = ca_passin;
+	kopts.tcti = ca_tcti;
+	rc = m2m_ca_open(ctx, ca_dir, M2M_CA_NEED_KEY, &kopts, ledger, &st->ca);
+	if (rc != M2M_OK)
+		return cli_fail(ctx, rc, "cannot open the CA '%s'", ca_dir);
+	pem = m2m_ca_chain_pem(st->ca);
+	if (pem && *pem) {
+		rc = m2m_cert_parse_list(ctx, pem, strlen(pem), &st->chain,
+					 &st->nchain);
+		if (rc != M2M_OK)
+			return cli_fail(ctx, rc, "the CA's chain");
+	}
+	if (trust) {
+		size_t n = 0;
+		struct m2m_cert *list[M2M_CERT_LIST_MAX];
+		int status = read_certs(ctx, "trust anchors", trust, list, &n);
+
+		if (status)
+			return status;
+		st->trust = calloc(n, sizeof(*st->trust));
+		if (!st->trust) {
+			while (n)
+				m2m_cert_free(list[--n]);
+			cli_error("out of memory");
+			return CLI_EXIT_SYSTEM;
+		}
+		memcpy(st->trust, list, n * sizeof(*list));
+		st->ntrust = n;
+		st->own_trust = 1;
+		/* Found out now, before any device gets a certificate. */
+		rc = m2m_chain_verify(ctx, m2m_ca_cert(st->ca),
+				      st->nchain > 1 ? st->chain + 1 : NULL,
+				      st->nchain > 1 ? st->nchain - 1 : 0,
+				      st->trust, st->ntrust, 0);
+		if (rc != M2M_OK)
+			return cli_fail(ctx, M2M_ERR_INVALID,
+					"the CA's certificate does not verify to the anchors in '%s'",
+					trust);
+	} else {
+		st->anchor[0] = st->nchain ? st->chain[st->nchain - 1] :
+			(struct m2m_cert *)m2m_ca_cert(st->ca);
+		st->trust = st->anchor;
+		st->ntrust = 1;
+	}
+	return 0;
+}
+
+static void station_close(struct station *st)
+{
+	if (st->own_trust)
+		m2m_cert_list_free(st->trust, st->ntrust);
+	m2m_cert_list_free(st->chain, st->nchain);
+	m2m_ca_close(st->ca);
+}
+
+struct idevid_opts {
+	struct common c;
+	const char *ca_dir, *ca_passin, *ca_tcti, *ledger, *trust;
+	const char *cert, *chain, *serial, *ppid_hex, *batch, *profile;
+	const char *addr[M2M_TECH_COUNT];
+	int naddr, alg, replace;
+};
+
+/* ---- idevid --batch ----------------------------------------------------------- */
+
+enum { COL_KEY, COL_CERT, COL_CHAIN, COL_TCTI, NCOL };
+static const char *const col_name[NCOL] = { "key", "cert", "chain", "tcti" };
+
+struct line_batch {
+	struct m2m_ctx *ctx;
+	struct station *st;
+	const char *name;
+	struct m2m_lines *lines;
+	struct m2m_manifest m;
+	struct m2m_csv_row head, row;
+	const char *names[M2M_CSV_FIELDS_MAX];
+	size_t nnames;
+	int json;
+	int col[NCOL];
+	uint64_t devices, provisioned, existing, resumed, failed;
+	struct cli_progress pr;
+};
+
+static int col_index(const struct m2m_csv_row *h, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < h->n; i++)
+		if (strcasecmp(h->field[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The header (CSV), or the column names of JSON lines. */
+static int line_header(struct line_batch *b, const char *line, size_t len,
+		       uint64_t lineno, int *first_is_row)
+{
+	size_t i, k;
+	enum m2m_err rc;
+
+	for (i = 0; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
+		;
+	*first_is_row = i < len && line[i] == '{';
+	if (*first_is_row) {
+		b->json = 1;
+		b->names[b->nnames++] = "serial";
+		b->names[b->nnames++] = "ppid";
+		for (k = 0; k < M2M_TECH_COUNT; k++)
+			b->names[b->nnames++] = m2m_tech_name((enum m2m_tech)k);
+		for (k = 0; k < NCOL; k++)
+			b->names[b->nnames++] = col_name[k];
+		b->head.n = b->nnames;
+		for (k = 0; k < b->nnames; k++) {
+			b->head.field[k] = b->names[k];
+			b->head.len[k] = strlen(b->names[k]);
+		}
+		rc = M2M_OK;
+	} else {
+		rc = m2m_csv_split(b->ctx, &b->head, line, len);
+	}
+	if (rc == M2M_OK)
+		rc = m2m_manifest_header(b->ctx, &b->m, &b->head);
+	if (rc != M2M_OK)
+		return cli_fail(b->ctx, rc, "%s:%llu", b->name,
+				(unsigned long long)lineno);
+	for (k = 0; k < NCOL; k++)
+		b->col[k] = col_index(&b->head, col_name[k]);
+	if (b->col[COL_KEY] < 0) {
+		cli_error("%s:%llu: header: no 'key' column", b->name,
+			  (unsigned long long)lineno);
+		return CLI_EXIT_INPUT;
+	}
+	for (i = 0; i < b->head.n; i++) {
+		int known = 0;
+
+		if (!(b->m.ignored >> i & 1))
+			continue;
+		for (k = 0; k < NCOL; k++)
+			known |= (int)i == b->col[k];
+		if (!known)
+			cli_warn("%s:%llu: ignoring column '%s'", b->name,
+				 (unsigned long long)lineno, b->head.field[i]);
+	}
+	return 0;
+}
+
+static const char *cell(const struct line_batch *b, int col)
+{
+	return b->col[col] >= 0 && b->row.len[b->col[col]] ?
+	       b->row.field[b->col[col]] : NULL;
+}
+
+/* One manifest line: a device provisioned, or its failure reported. */
+static void line_device(struct line_batch *b, const char *line, size_t len,
+			uint64_t lineno, enum m2m_err read_rc)
+{
+	struct m2m_device dev;
+	struct device d;
+	struct outcome o;
+	const char *why;
+	enum m2m_err rc = read_rc;
+
+	memset(&d, 0, sizeof(d));
+	memset(&o, 0, sizeof(o));
+	d.line = lineno;
+	dev.serial[0] = '\0';
+	b->devices++;
+	if (rc == M2M_OK)
+		rc = b->json ? m2m_json_split(b->ctx, &b->row, line, len,
+					      b->names, b->nnames) :
+		     m2m_csv_split(b->ctx, &b->row, line, len);
+	if (rc == M2M_OK)
+		rc = m2m_manifest_row(b->ctx, &b->m, &b->row, &dev);
+	d.serial = dev.serial;
+	if (rc != M2M_OK) {
+		outcome_fail(b->ctx, &o, rc, "invalid row");
+	} else if (!cell(b, COL_KEY)) {
+		m2m_ctx_clear_error(b->ctx);
+		outcome_fail(b->ctx, &o, M2M_ERR_INVALID,
+			     "column 'key': the device's key location is empty");
+	} else if ((why = device_locations(&d, cell(b, COL_KEY),
+					   cell(b, COL_CERT),
+					   cell(b, COL_CHAIN))) != NULL) {
+		m2m_ctx_clear_error(b->ctx);
+		outcome_fail(b->ctx, &o, M2M_ERR_INVALID, "%s", why);
+	} else {
+		d.ppid = dev.ppid;
+		d.tcti = cell(b, COL_TCTI);
+		provision(b->ctx, b->st, &d, &o);
+	}
+	if (o.exit) {
+		b->failed++;
+		cli_error("%s:%llu: %s%s%s", b->name, (unsigned long long)lineno,
+			  d.serial[0] ? d.serial : "", d.serial[0] ? ": " : "",
+			  o.error);
+	} else if (strcmp(o.status, "existing") == 0) {
+		b->existing++;
+	} else if (strcmp(o.status, "resumed") == 0) {
+		b->resumed++;
+	} else {
+		b->provisioned++;
+	}
+	print_outcome(b->st, &d, &o);
+	fflush(stdout);
+	cli_progress_update(&b->pr, b->devices, b->failed);
+}
+
+static int idevid_batch(struct m2m_ctx *ctx, struct station *st,
+			const struct idevid_opts *io)
+{
+	struct line_batch *b = calloc(1, sizeof(*b));
+	const char *line;
+	size_t len;
+	uint64_t lineno;
+	double start = mono_ms();
+	enum m2m_err rc;
+	int fd = -1, status, first_is_row = 0;
+
+	if (!b) {
+		cli_error("out of memory");
+		return CLI_EXIT_SYSTEM;
+	}
+	b->ctx = ctx;
+	b->st = st;
+	b->name = strcmp(io->batch, "-") ? io->batch : "<stdin>";
+	fd = cli_open_input(io->batch);
+	if (fd < 0) {
+		status = CLI_EXIT_SYSTEM;
+		goto out;
+	}
+	rc = m2m_lines_new_fd(ctx, &b->lines, fd);
+	if (rc != M2M_OK) {
+		status = cli_fail(ctx, rc, "cannot read '%s'", b->name);
+		goto out;
+	}
+	status = cli_manifest_start(ctx, b->lines, b->name, &line, &len,
+				    &lineno);
+	if (status == 0)
+		status = line_header(b, line, len, lineno, &first_is_row);
+	if (status)
+		goto out;
+	cli_progress_start(&b->pr, "devices", 0);
+	if (first_is_row)
+		line_device(b, line, len, lineno, M2M_OK);
+	for (;;) {
+		rc = m2m_lines_next(ctx, b->lines, &line, &len, &lineno);
+		if (rc == M2M_ERR_INVALID) {
+			line_device(b, NULL, 0, lineno, rc);
+			continue;
+		}
+		if (rc != M2M_OK) {
+			status = cli_fail(ctx, rc, "cannot read '%s'", b->name);
+			break;
+		}
+		if (!line)
+			break;
+		if (len == strspn(line, " \t"))
+			continue;	/* blank */
+		line_device(b, line, len, lineno, M2M_OK);
+	}
+	cli_progress_end(&b->pr, b->devices, b->failed);
+	if (st->c->json)
+		printf("{\"summary\":{\"devices\":%llu,\"provisioned\":%llu,\"existing\":%llu,\"resumed\":%llu,\"failed\":%llu,\"seconds\":%.3f}}\n",
+		       (unsigned long long)b->devices,
+		       (unsigned long long)b->provisioned,
+		       (unsigned long long)b->existing,
+		       (unsigned long long)b->resumed,
+		       (unsigned long long)b->failed,
+		       (mono_ms() - start) / 1e3);
+	else
+		printf("%llu devices: %llu provisioned, %llu already provisioned, %llu resumed, %llu failed, %.1f s\n",
+		       (unsigned long long)b->devices,
+		       (unsigned long long)b->provisioned,
+		       (unsigned long long)b->existing,
+		       (unsigned long long)b->resumed,
+		       (unsigned long long)b->failed,
+		       (mono_ms() - start) / 1e3);
+	if (status == 0 && b->failed)
+		status = CLI_EXIT_INPUT;
+	status = cli_finish_stdout(status);
+out:
+	m2m_lines_free(b->lines);
+	if (fd > STDIN_FILENO)
+		close(fd);
+	free(b);
+	return status;
+}
+
+/* ---- idevid: the command ------------------------------------------------------ */
+
+static int cmd_idevid(struct m2m_ctx *ctx, int argc, char **argv)
+{
+	struct cli_parser p;
+	struct idevid_opts io;
+	struct station st;
+	struct device d;
+	struct outcome o;
+	const char *why;
+	enum m2m_err rc;
+	int opt, t, status;
+
+	memset(&io, 0, sizeof(io));
+	memset(&st, 0, sizeof(st));
+	io.alg = M2M_KEY_EC_P256;
+	io.ca_dir = getenv("M2M_CA");
+	cli_parser_init(&p, &idevid_cmd, argc, argv, 2);
+	while ((opt = cli_next(&p)) != CLI_DONE) {
+		if (common_opt(&io.c, opt, p.optarg))
+			continue;
+		if (opt >= OPT_TECH && opt < OPT_TECH + M2M_TECH_COUNT) {
+			t = opt - OPT_TECH;
+			if (io.addr[t])
+				cli_usage_error("option '--%s' given twice",
+						m2m_tech_name(t));
+			io.addr[t] = p.optarg;
+			io.naddr++;
+			continue;
+		}
+		switch (opt) {
+		case OPT_CA: io.ca_dir = p.optarg; break;
+		case OPT_CA_PASSIN:
+			warn_pass("--ca-passin", p.optarg);
+			io.ca_passin = p.optarg;
+			break;
+		case OPT_CA_TCTI: io.ca_tcti = p.optarg; break;
+		case OPT_LEDGER: io.ledger = p.optarg; break;
+		case OPT_TRUST: io.trust = p.optarg; break;
+		case OPT_CERT:
+			warn_pin("--cert", p.optarg);
+			io.cert = p.optarg;
+			break;
+		case OPT_CHAIN:
+			warn_pin("--chain", p.optarg);
+			io.chain = p.optarg;
+			break;
+		case OPT_SERIAL: io.serial = p.optarg; break;
+		case OPT_PPID: io.ppid_hex = p.optarg; break;
+		case OPT_BATCH: io.batch = p.optarg; break;
+		case OPT_PROFILE: io.profile = p.optarg; break;
+		case OPT_REPLACE: io.replace = 1; break;
+		case OPT_ALGORITHM:
+			io.alg = m2m_key_alg_lookup(p.optarg);
+			if (io.alg < 0 || io.alg == M2M_KEY_ED25519)
+				cli_usage_error("unknown algorithm '%s' (ec-p256, ec-p384, rsa2048, rsa3072)",
+						p.optarg);
+			break;
+		}
+	}
+	no_operands(&p);
+	if (!io.ca_dir)
+		cli_usage_error("idevid needs --ca DIR (or $M2M_CA)");
+	if (io.batch) {
+		if (io.c.key || io.cert || io.chain || io.serial ||
+		    io.ppid_hex || io.naddr)
+			cli_usage_error("--batch takes keys, locations, serials and PPIDs from the manifest");
+	} else {
+		if (!io.c.key)
+			cli_usage_error("idevid needs --key URI (or --batch MANIFEST)");
+		if (!io.serial)
+			cli_usage_error("idevid needs --serial SN");
+		if (!io.ppid_hex && !io.naddr)
+			cli_usage_error("idevid needs --ppid HEX or the device's addresses");
+		if (io.ppid_hex && io.naddr)
+			cli_usage_error("give either --ppid or addresses, not both");
+	}
+	memset(&d, 0, sizeof(d));
+	if (!io.batch) {
+		why = device_locations(&d, io.c.key, io.cert, io.chain);
+		if (why)
+			cli_usage_error("%s", why);
+		d.serial = io.serial;
+		rc = m2m_device_serial_check(ctx, io.serial, strlen(io.serial));
+		if (rc != M2M_OK)
+			return cli_fail(ctx, rc, "invalid --serial");
+		m2m_ppid_init(&d.ppid);
+		if (io.ppid_hex) {
+			rc = m2m_ppid_decode_hex(ctx, &d.ppid, io.ppid_hex,
+						 strlen(io.ppid_hex));
+			if (rc != M2M_OK)
+				return cli_fail(ctx, rc, "invalid --ppid");
+		}
+		for (t = 0; t < M2M_TECH_COUNT; t++) {
+			if (!io.addr[t])
+				continue;
+			rc = m2m_ppid_set_text(ctx, &d.ppid, t, io.addr[t],
+					       strlen(io.addr[t]));
+			if (rc != M2M_OK)
+				return cli_fail(ctx, rc, "invalid --%s address",
+						m2m_tech_name(t));
+		}
+	}
+	st.c = &io.c;
+	st.profile = io.profile;
+	st.alg = io.alg;
+	st.replace = io.replace;
+	status = station_open(ctx, &st, io.ca_dir, io.ca_passin, io.ca_tcti,
+			      io.ledger, io.trust);
+	if (status)
+		goto out;
+	if (io.batch) {
+		status = idevid_batch(ctx, &st, &io);
+		goto out;
+	}
+	provision(ctx, &st, &d, &o);
+	if (o.exit) {
+		cli_error("%s: %s", io.serial, o.error);
+		if (io.c.json)
+			print_outcome(&st, &d, &o);
+		status = cli_finish_stdout(o.exit);
+		goto out;
+	}
+	print_outcome(&st, &d, &o);
+	status = cli_finish_stdout(CLI_EXIT_OK);
+out:
+	station_close(&st);
+	return status;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static const struct cli_subcommand subcommands[] = {
@@ -615,6 +1651,7 @@ static const struct cli_subcommand subcommands[] = {
 	{ "csr", cmd_csr, &csr_cmd },
 	{ "install", cmd_install, &install_cmd },
 	{ "show", cmd_show, &show_cmd },
+	{ "idevid", cmd_idevid, &idevid_cmd },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
