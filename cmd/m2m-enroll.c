@@ -50,7 +50,7 @@ static const char *const usage_show[] = {
 	"m2m-enroll show --key URI [--cert URI] [--json]", NULL
 };
 static const char *const usage_idevid[] = {
-	"m2m-enroll idevid --ca DIR --key URI [--cert URI] [--chain URI] --serial SN {--ppid HEX | ADDRESS...} [--json]",
+	"m2m-enroll idevid --ca DIR --key URI [--cert URI] [--chain URI] --serial SN {--ppid HEX | ADDRESS ...} [--json]",
 	"m2m-enroll idevid --ca DIR --batch MANIFEST [--json]",
 	NULL
 };
