@@ -975,8 +975,8 @@ static int provisioned_before(struct m2m_ctx *ctx, const struct station *st,
 	return 1;
 }
 
-/* Nothing may be at uri unless --force. */
-static int slot_free(struct m2m_ctx *ctx, const struct station *st,
+/* Nothing may be at uri unless it may be overwritten. */
+static int slot_free(struct m2m_ctx *ctx, int overwrite,
 		     const char *what, const char *uri,
 		     const struct m2m_key_opts *ko, struct outcome *o)
 {
@@ -991,7 +991,7 @@ static int slot_free(struct m2m_ctx *ctx, const struct station *st,
 			     what, shown(uri, s));
 		return -1;
 	}
-	if (n && !st->c->force) {
+	if (n && !overwrite) {
 		m2m_ctx_clear_error(ctx);
 		outcome_fail(ctx, o, M2M_ERR_DUPLICATE,
 			     "the device holds a %s at '%s' already (--force replaces it)",
@@ -1002,15 +1002,14 @@ static int slot_free(struct m2m_ctx *ctx, const struct station *st,
 }
 
 /*
- * Provision one device: its key (made inside it, or the one an earlier
- * run made), a request signed by it, the IDevID from the CA, certificate
+ * Provision one device: its key (made inside it), a request signed by it, the IDevID from the CA, certificate
  * and chain stored, read back and checked.  A failure after issuance
  * revokes the certificate (cessationOfOperation) and says so.
  */
 static void provision(struct m2m_ctx *ctx, const struct station *st,
 		      const struct device *d, struct outcome *o)
 {
-	struct m2m_key_opts ko = key_opts(st->c, 0);
+	struct m2m_key_opts ko = key_opts(st->c, 0), gen;
 	struct m2m_key *key = NULL;
 	struct m2m_csr *csr = NULL;
 	struct m2m_cert *recorded = NULL;
@@ -1023,7 +1022,7 @@ static void provision(struct m2m_ctx *ctx, const struct station *st,
 	char s[URI_SHOWN_MAX];
 	enum m2m_err rc;
 	double start = mono_ms(), t;
-	int made = 0;
+	int made = 0, overwrite = st->c->force || st->replace;
 
 	memset(o, 0, sizeof(*o));
 	memset(&res, 0, sizeof(res));
@@ -1063,7 +1062,7 @@ static void provision(struct m2m_ctx *ctx, const struct station *st,
 			     shown(d->key, s));
 		goto out;
 	}
-	if (recorded && !st->c->force &&
+	if (recorded && !st->replace &&
 	    provisioned_before(ctx, st, d, &ko, key, recorded, o))
 		goto out;
 	if (recorded && !st->replace) {
@@ -1073,25 +1072,34 @@ static void provision(struct m2m_ctx *ctx, const struct station *st,
 			     o->ppid, m2m_cert_serial(recorded));
 		goto out;
 	}
-	if (slot_free(ctx, st, "certificate", d->cert, &ko, o) < 0 ||
-	    (d->chain[0] && st->nchain &&
-	     slot_free(ctx, st, "chain", d->chain, &ko, o) < 0))
+	/*
+	 * A key there that no IDevID of this PPID is for: an occupied
+	 * location, or a run that stopped before the CA issued.  Which, only
+	 * the operator knows: it is replaced only when asked to.
+	 */
+	if (key && !overwrite) {
+		m2m_ctx_clear_error(ctx);
+		outcome_fail(ctx, o, M2M_ERR_DUPLICATE,
+			     "the device holds a key at '%s' already, with no IDevID of PPID %s for it (--force replaces it)",
+			     shown(d->key, s), o->ppid);
 		goto out;
-	if (!key || st->c->force) {
-		struct m2m_key_opts gen = ko;
-
-		m2m_key_free(key);
-		key = NULL;
-		gen.force = st->c->force;
-		rc = m2m_key_generate(ctx, d->key, (enum m2m_key_alg)st->alg,
-				      &gen, &key);
-		if (rc != M2M_OK) {
-			outcome_fail(ctx, o, rc, "cannot generate a key at '%s'",
-				     shown(d->key, s));
-			goto out;
-		}
-		made = 1;
 	}
+	if (slot_free(ctx, overwrite, "certificate", d->cert, &ko, o) < 0 ||
+	    (d->chain[0] && st->nchain &&
+	     slot_free(ctx, overwrite, "chain", d->chain, &ko, o) < 0))
+		goto out;
+	m2m_key_free(key);
+	key = NULL;
+	gen = ko;
+	gen.force = overwrite;
+	rc = m2m_key_generate(ctx, d->key, (enum m2m_key_alg)st->alg, &gen,
+			      &key);
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "cannot generate a key at '%s'",
+			     shown(d->key, s));
+		goto out;
+	}
+	made = 1;
 	o->ms[STEP_KEY] = mono_ms() - t;
 	t = mono_ms();
 	rc = m2m_csr_make(ctx, key, NULL, &csr);
@@ -1129,7 +1137,7 @@ static void provision(struct m2m_ctx *ctx, const struct station *st,
 	if (m2m_ca_revoke(ctx, st->ca, o->cert_serial, CRL_CESSATION, 0,
 			  NULL) == M2M_OK)
 		snprintf(o->error + n, sizeof(o->error) - n,
-			 "; certificate %s is revoked (cessationOfOperation): the device keeps its key and has no valid IDevID; a rerun provisions it",
+			 "; certificate %s is revoked (cessationOfOperation): the device keeps its key and has no valid IDevID; a rerun with --force provisions it",
 			 o->cert_serial);
 	else
 		snprintf(o->error + n, sizeof(o->error) - n,

@@ -141,17 +141,19 @@ valid_for() {
 	assert_output ''
 	local sn
 	sn=$(m2m-ca list --ppid 01001a7dda1006 | cut -d' ' -f1)
-	assert_stderr "m2m-enroll: SN-W1: cannot store the certificate: cannot create 'nodir/w.crt': No such file or directory; certificate $sn is revoked (cessationOfOperation): the device keeps its key and has no valid IDevID; a rerun provisions it"
+	assert_stderr "m2m-enroll: SN-W1: cannot store the certificate: cannot create 'nodir/w.crt': No such file or directory; certificate $sn is revoked (cessationOfOperation): the device keeps its key and has no valid IDevID; a rerun with --force provisions it"
 	assert_equal "$(status_of "$sn")" revoked
 	run m2m-ca show "$sn"
 	assert_line 'reason: cessationOfOperation'
-	# The rerun, with the directory there, uses the key the device kept.
+	# The rerun, with the directory there: the key kept is no IDevID's,
+	# so only --force replaces it.
 	mkdir nodir
-	cp w.key w.key.before
 	run --separate-stderr m2m-enroll idevid --key w.key --cert nodir/w.crt --serial SN-W1 --bluetooth 00:1A:7D:DA:10:06
+	assert_error 3 "m2m-enroll: SN-W1: the device holds a key at 'w.key' already, with no IDevID of PPID 01001a7dda1006 for it (--force replaces it)"
+	run --separate-stderr m2m-enroll idevid --key w.key --cert nodir/w.crt --serial SN-W1 --bluetooth 00:1A:7D:DA:10:06 --force
 	assert_success
-	cmp w.key w.key.before
 	assert_equal "$(valid_for 01001a7dda1006)" 1
+	assert_equal "$(spki nodir/w.crt)" "$(openssl pkey -in w.key -pubout -outform DER | sha256sum | cut -d' ' -f1)"
 }
 
 @test "idevid --trust: a CA that does not chain to it is refused before any device is touched" {
@@ -220,6 +222,24 @@ valid_for() {
 	assert_failure 5
 	assert_stderr_line -p "m2m-enroll: SN-TPM9: cannot load the key 'tpm2:handle=0x81020009': cannot reach the TPM at 'swtpm:path="
 	assert_equal "$(valid_for 023c71bf4a0b09)" 0
+}
+
+@test "idevid: an occupied key location (TPM handle, file) is refused, exit 3, nothing issued; --force replaces it" {
+	m2m-enroll keygen --key tpm2:handle=0x81020021 > /dev/null
+	tpm2_readpublic -c 0x81020021 -f pem -o before.pem > /dev/null
+	run --separate-stderr m2m-enroll idevid --key tpm2:handle=0x81020021 --cert tpm2:nv=0x01C90021 --chain tpm2:nv=0x01800121 --serial SN-OC1 --wifi 3C:71:BF:4A:0B:21
+	assert_error 3 "m2m-enroll: SN-OC1: the device holds a key at 'tpm2:handle=0x81020021' already, with no IDevID of PPID 023c71bf4a0b21 for it (--force replaces it)"
+	tpm2_readpublic -c 0x81020021 -f pem -o after.pem > /dev/null
+	cmp before.pem after.pem
+	assert_equal "$(valid_for 023c71bf4a0b21)" 0
+	run --separate-stderr m2m-enroll idevid --key tpm2:handle=0x81020021 --cert tpm2:nv=0x01C90021 --chain tpm2:nv=0x01800121 --serial SN-OC1 --wifi 3C:71:BF:4A:0B:21 --force
+	assert_success
+	tpm2_readpublic -c 0x81020021 -f pem -o after.pem > /dev/null
+	! cmp -s before.pem after.pem
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out occ.key 2> /dev/null
+	run --separate-stderr m2m-enroll idevid --key occ.key --serial SN-OC2 --wifi 3C:71:BF:4A:0B:22
+	assert_error 3 "m2m-enroll: SN-OC2: the device holds a key at 'occ.key' already, with no IDevID of PPID 023c71bf4a0b22 for it (--force replaces it)"
+	[ ! -e occ.crt ]
 }
 
 @test "idevid onto a token: key, certificate and chain under one label; pkcs11-tool sees them" {
@@ -311,7 +331,10 @@ valid_for() {
 	wait "$pid" || true
 	done=$(wc -l < first.out)
 	[ "$done" -lt "$n" ] || skip "the batch finished before it could be killed"
-	run --separate-stderr m2m-enroll idevid --batch kill.csv --json
+	# A device whose key was made when the batch was killed, before the
+	# CA issued, holds a key no IDevID is for: only --force replaces it,
+	# and --force touches no device that has its IDevID.
+	run --separate-stderr m2m-enroll idevid --batch kill.csv --json --force
 	assert_success
 	assert_line --index "$n" --regexp "^\{\"summary\":\{\"devices\":$n,\"provisioned\":[0-9]+,\"existing\":[0-9]+,\"resumed\":[0-9]+,\"failed\":0,"
 	for ((i = 1; i <= n; i++)); do
