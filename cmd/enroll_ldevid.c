@@ -25,7 +25,7 @@
 enum {
 	OPT_CA = 200, OPT_CA_PASSIN, OPT_IDEVID_KEY, OPT_IDEVID_CERT,
 	OPT_PROFILE, OPT_REUSE, OPT_REPLACE, OPT_BEFORE, OPT_SAME_KEY,
-	OPT_NEW_KEY, OPT_NEW_CERT
+	OPT_NEW_KEY, OPT_NEW_CERT, OPT_IDEVID_CHAIN
 };
 
 #define DEFAULT_BEFORE	30	/* days: renew when the LDevID expires sooner */
@@ -49,6 +49,7 @@ static const struct cli_option ldevid_options[] = {
 	OPT_CA_ENTRY,
 	{ OPT_IDEVID_KEY, "idevid-key", 0, "URI", "the device's IDevID key" },
 	{ OPT_IDEVID_CERT, "idevid-cert", 0, "URI", "the IDevID certificate (and its chain)" },
+	{ OPT_IDEVID_CHAIN, "idevid-chain", 0, "URI", "the IDevID's chain, if not with it (a TPM's)" },
 	{ OPT_KEY, "key", 0, "URI", "where to make the LDevID key (tpm2: alone: 0x81000110)" },
 	{ OPT_REUSE, "reuse-idevid-key", 0, NULL, "the LDevID keeps the IDevID's key" },
 	{ OPT_CERT, "cert", 0, "URI", "where the LDevID and chain go (tpm2: key: nv 0x01800110)" },
@@ -292,6 +293,7 @@ struct ldevid_opts {
 	const char *ca_passin;
 	const char *idevid_key;
 	const char *idevid_cert;
+	const char *idevid_chain;
 	const char *cert;
 	const char *profile;
 	const char *out;
@@ -319,6 +321,7 @@ static void ldevid_parse(struct ldevid_opts *o, int argc, char **argv)
 			o->idevid_key = p.optarg;
 			break;
 		case OPT_IDEVID_CERT: o->idevid_cert = p.optarg; break;
+		case OPT_IDEVID_CHAIN: o->idevid_chain = p.optarg; break;
 		case OPT_CERT:
 			warn_pin("--cert", p.optarg);
 			o->cert = p.optarg;
@@ -361,6 +364,38 @@ static void ldevid_parse(struct ldevid_opts *o, int argc, char **argv)
 		cli_usage_error("--passout encrypts file keys; this key stays in its device");
 }
 
+/* The certificates at uri appended to *certs (at most M2M_CERT_LIST_MAX). */
+static int chain_append(struct m2m_ctx *ctx, const struct common *c,
+			const char *uri, struct m2m_cert ***certs, size_t *n)
+{
+	struct m2m_cert **more = NULL, **all;
+	size_t nmore = 0, i;
+	int status;
+
+	status = load_certs(ctx, c, "IDevID chain", uri, &more, &nmore);
+	if (status)
+		return status;
+	if (*n + nmore > M2M_CERT_LIST_MAX) {
+		cli_error("too many certificates: at most %d with the chain",
+			  M2M_CERT_LIST_MAX);
+		m2m_cert_list_free(more, nmore);
+		return CLI_EXIT_INPUT;
+	}
+	all = realloc(*certs, (*n + nmore) * sizeof(*all));
+	if (!all) {
+		m2m_cert_list_free(more, nmore);
+		cli_error("out of memory");
+		return CLI_EXIT_SYSTEM;
+	}
+	for (i = 0; i < nmore; i++) {
+		all[(*n)++] = more[i];
+		more[i] = NULL;
+	}
+	*certs = all;
+	m2m_cert_list_free(more, nmore);
+	return 0;
+}
+
 /* The device's IDevID: key and certificates, checked to belong together. */
 static int idevid_load(struct m2m_ctx *ctx, const struct ldevid_opts *o,
 		       struct m2m_key **key, struct m2m_cert ***certs,
@@ -380,6 +415,8 @@ static int idevid_load(struct m2m_ctx *ctx, const struct ldevid_opts *o,
 			  shown(o->idevid_cert, s), shown(o->idevid_key, k));
 		status = CLI_EXIT_INPUT;
 	}
+	if (status == 0 && o->idevid_chain)
+		status = chain_append(ctx, &c, o->idevid_chain, certs, n);
 	return status;
 }
 
