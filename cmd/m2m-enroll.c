@@ -175,7 +175,7 @@ void no_operands(struct cli_parser *p)
 }
 
 int load_key(struct m2m_ctx *ctx, const struct common *c,
-		    struct m2m_key **key)
+	     struct m2m_key **key)
 {
 	struct m2m_key_opts ko = key_opts(c, 0);
 	char s[URI_SHOWN_MAX];
@@ -355,7 +355,7 @@ out:
 
 /* The store read back holds what was stored, in order. */
 int same_certs(struct m2m_cert *const *a, size_t na,
-		      struct m2m_cert *const *b, size_t nb)
+	       struct m2m_cert *const *b, size_t nb)
 {
 	size_t i;
 

@@ -101,6 +101,9 @@ enum m2m_err m2m_ldevid_request_make(struct m2m_ctx *ctx,
 		return m2m_error(ctx, M2M_ERR_USAGE,
 				 "a request carries its signer's certificate and at most %d certificates in all",
 				 M2M_CERT_LIST_MAX);
+	if (m2m_key_get_alg(signer_key) == M2M_KEY_ED25519)
+		return m2m_error(ctx, M2M_ERR_UNSUPPORTED,
+				 "an ed25519 key cannot sign an LDevID request (OpenSSL 3.0's CMS has no EdDSA signer); enroll again with the IDevID instead");
 	if (!m2m_cert_matches_key(signer[0], signer_key))
 		return m2m_error(ctx, M2M_ERR_INVALID,
 				 "certificate %s is not the certificate of the key '%s'",
@@ -127,7 +130,7 @@ enum m2m_err m2m_ldevid_request_make(struct m2m_ctx *ctx,
 		goto out;
 
 	mdname = m2m_sign_digest(m2m_key_get_alg(signer_key));
-	md = EVP_MD_fetch(ctx->libctx, mdname ? mdname : "SHA512", NULL);
+	md = mdname ? EVP_MD_fetch(ctx->libctx, mdname, NULL) : NULL;
 	cms = CMS_sign_ex(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY,
 			  ctx->libctx, NULL);
 	oid = OBJ_txt2obj(OID_REGINFO, 1);

@@ -21,8 +21,8 @@
  *     encapContentInfo  id-data, the DER CertificationRequest
  *     certificates      the signer's certificate, then its chain
  *     signerInfos       exactly one: issuerAndSerialNumber of the signer,
- *                       SHA-256 (SHA-384 for P-384 keys, SHA-512 for
- *                       Ed25519), signed attributes contentType,
+ *                       SHA-256 (SHA-384 for P-384 keys; an Ed25519
+ *                       key cannot sign), signed attributes contentType,
  *                       signingTime, messageDigest and
  *                       id-cmc-regInfo (1.3.6.1.5.5.7.7.18, RFC 5272):
  *                       an OCTET STRING of ASCII words, "ldevid" or
@@ -56,7 +56,8 @@ enum m2m_ldevid_purpose {
  * flags: M2M_LDEVID_REUSE_KEY if and only if new_key is signer_key's key
  * (M2M_ERR_USAGE otherwise, either way).  M2M_ERR_INVALID if signer[0] is
  * not signer_key's certificate; M2M_ERR_USAGE if nsigner is 0 or more
- * than M2M_CERT_LIST_MAX.  The request, as PEM or DER, goes to *out
+ * than M2M_CERT_LIST_MAX; M2M_ERR_UNSUPPORTED for an Ed25519 signer_key
+ * (OpenSSL 3.0's CMS signs with no EdDSA key; new_key may be one).  The request, as PEM or DER, goes to *out
  * (caller frees with free()) and *len.
  */
 enum m2m_err m2m_ldevid_request_make(struct m2m_ctx *ctx,

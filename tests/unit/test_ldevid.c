@@ -1024,6 +1024,67 @@ out:
 	device_release(&d);
 }
 
+UNIT_TEST(ed25519_ldevid_and_p384_signer)
+{
+	struct device d;
+	struct m2m_key *ed = NULL, *p384 = NULL;
+	struct m2m_key_opts o = { .force = 1 };
+	struct m2m_ldevid_policy pol = at_now(0, 0);
+	struct m2m_issue_result first, res;
+	struct m2m_cert *cur[1];
+	char path[PATH_MAX], *der = NULL;
+	size_t len = 0;
+
+	memset(&first, 0, sizeof(first));
+	memset(&res, 0, sizeof(res));
+	CHECK_OK(m2m_key_generate(ctx, tmp_path(path, "ed9.key"),
+				  M2M_KEY_ED25519, &o, &ed));
+	CHECK_OK(m2m_key_generate(ctx, tmp_path(path, "p384.key"),
+				  M2M_KEY_EC_P384, &o, &p384));
+	if (!CHECK(ed && p384 && device_make(&d, mfab, "d9", 13)))
+		goto out;
+	/* an Ed25519 LDevID (the ldevid profile allows it) */
+	der = request(ed, d.key, d.certs, 2, M2M_LDEVID_ENROLL, 0, &len);
+	CHECK_OK(submit(der, len, &pol, &first));
+	free(der);
+	der = NULL;
+	if (!CHECK(first.cert))
+		goto out;
+	CHECK(m2m_cert_matches_key(first.cert, ed));
+	/* an Ed25519 key signs no CMS: it is enrolled again instead */
+	cur[0] = first.cert;
+	CHECK_FAILS(m2m_ldevid_request_make(ctx, p384, ed, cur, 1,
+					    M2M_LDEVID_RENEW, 0, M2M_FORMAT_DER,
+					    &der, &len),
+		    M2M_ERR_UNSUPPORTED, "an ed25519 key cannot sign an LDevID request");
+	CHECK(der == NULL);
+	pol.replace = 1;
+	der = request(p384, d.key, d.certs, 2, M2M_LDEVID_ENROLL, 0, &len);
+	CHECK_OK(submit(der, len, &pol, &res));
+	CHECK(res.cert && m2m_cert_matches_key(res.cert, p384));
+	CHECK_EQ_STR(res.replaced, m2m_cert_serial(first.cert));
+	free(der);
+	der = NULL;
+	/* a P-384 signer (SHA-384) renews */
+	if (res.cert) {
+		cur[0] = res.cert;
+		der = request(p384, p384, cur, 1, M2M_LDEVID_RENEW,
+			      M2M_LDEVID_REUSE_KEY, &len);
+		m2m_cert_free(first.cert);
+		first.cert = res.cert;
+		res.cert = NULL;
+		CHECK_OK(submit(der, len, &pol, &res));
+		CHECK(res.cert && m2m_cert_matches_key(res.cert, p384));
+	}
+out:
+	free(der);
+	m2m_cert_free(first.cert);
+	m2m_cert_free(res.cert);
+	m2m_key_free(ed);
+	m2m_key_free(p384);
+	device_release(&d);
+}
+
 /* ---- locations ---------------------------------------------------------------- */
 
 UNIT_TEST(next_locations_and_file_replace)
@@ -1133,6 +1194,7 @@ int main(void)
 		UNIT(enroll_key_reuse),
 		UNIT(renew_supersedes_and_refusals),
 		UNIT(renew_same_key_undeclared),
+		UNIT(ed25519_ldevid_and_p384_signer),
 		UNIT(next_locations_and_file_replace),
 		UNIT(cert_remove_file),
 	};
