@@ -14,6 +14,7 @@
 #include <m2m/ctx.h>
 #include <m2m/file.h>
 #include <m2m/hex.h>
+#include <m2m/ldevid.h>
 #include <m2m/ledger.h>
 #include <m2m/manifest.h>
 #include <m2m/ppid.h>
@@ -28,7 +29,7 @@ enum {
 	OPT_PPID, OPT_SERIAL, OPT_OUT, OPT_CHAIN, OPT_DER, OPT_REPLACE,
 	OPT_GENERATE_KEY, OPT_PKCS12, OPT_PASSOUT, OPT_BATCH, OPT_OUT_DIR,
 	OPT_GROUP, OPT_REASON, OPT_REQUEST, OPT_STATUS, OPT_PEM, OPT_VERIFY,
-	OPT_TCTI, OPT_AUTH, OPT_TECH = 100
+	OPT_TCTI, OPT_AUTH, OPT_ALLOW_KEY_REUSE, OPT_TECH = 100
 };
 
 #define CERT_FILE_MAX (64 * 1024)
@@ -49,6 +50,7 @@ static const char *const usage_issue[] = {
 	"m2m-ca issue [--ca DIR] [--profile NAME] --csr FILE [--ppid HEX | --TECHNOLOGY ADDRESS ...] [--serial SN] [--out FILE] [--chain] [--json]",
 	"m2m-ca issue [--ca DIR] [--profile NAME] --generate-key FILE [--pkcs12 --passout SOURCE] ...",
 	"m2m-ca issue [--ca DIR] [--profile NAME] --batch MANIFEST [--out-dir DIR] [--json]",
+	"m2m-ca issue [--ca DIR] [--profile NAME] --request FILE [--allow-key-reuse] [--out FILE] [--chain] [--json]",
 	NULL
 };
 static const char *const usage_revoke[] = {
@@ -106,6 +108,8 @@ static const struct cli_option issue_options[] = {
 	{ OPT_PKCS12, "pkcs12", 0, NULL, "write key, certificate and chain as PKCS#12" },
 	{ OPT_PASSOUT, "passout", 0, "SOURCE", "passphrase for the generated key or PKCS#12" },
 	{ OPT_BATCH, "batch", 0, "MANIFEST", "issue one certificate per manifest row" },
+	{ OPT_REQUEST, "request", 0, "FILE", "LDevID request signed by an IDevID or LDevID (- reads stdin)" },
+	{ OPT_ALLOW_KEY_REUSE, "allow-key-reuse", 0, NULL, "request: the LDevID may keep the IDevID's key" },
 	{ OPT_OUT_DIR, "out-dir", 0, "DIR", "batch: where certificates go (default .)" },
 	{ OPT_PPID, "ppid", 0, "HEX", "the device's PPID (or give its addresses)" },
 	{ OPT_SERIAL, "serial", 0, "SN", "device serial number (subject serialNumber)" },
@@ -198,8 +202,10 @@ static const struct cli_command init_cmd = { usage_init,
 	"Create a root CA in DIR, or an issuing CA signed by the one in --parent.",
 	init_options };
 static const struct cli_command issue_cmd = { usage_issue,
-	"Issue a DevID certificate for a request, a key made here, or every row\n"
-	"of a factory manifest.  Nothing is handed out before it is in the ledger.",
+	"Issue a DevID certificate for a request, a key made here, every row of\n"
+	"a factory manifest, or an LDevID request that a device's IDevID (or its\n"
+	"current LDevID, to renew) signed.  Nothing is handed out before it is in\n"
+	"the ledger.",
 	issue_options };
 static const struct cli_command revoke_cmd = { usage_revoke,
 	"Revoke a certificate.", revoke_options };
@@ -463,6 +469,8 @@ struct issue_opts {
 	int chain;
 	int der;
 	int replace;
+	const char *request;
+	int allow_key_reuse;
 };
 
 /* The certificate (PEM or DER, with the chain if asked) as bytes. */
@@ -551,6 +559,42 @@ static int request_ppid(struct m2m_ctx *ctx, const struct issue_opts *o,
 	return 0;
 }
 
+/* The issued certificate to --out or stdout, as PEM, DER or JSON. */
+static int issued_output(struct m2m_ctx *ctx, const struct issue_opts *o,
+			 struct m2m_ca *ca, const struct m2m_issue_result *res)
+{
+	char *out = NULL;
+	size_t outlen = 0;
+	int status;
+
+	status = cert_output(ctx, ca, res->cert, o->der, o->chain, &out,
+			     &outlen);
+	if (status)
+		goto out;
+	if (o->c.json && !o->out) {
+		/* JSON on stdout: the certificate (PEM) goes in it. */
+		free(out);
+		out = NULL;
+		status = cert_output(ctx, ca, res->cert, 0, o->chain, &out,
+				     &outlen);
+		if (status)
+			goto out;
+		print_issued_json(res->cert, NULL, out, outlen, res);
+	} else {
+		status = write_output(ctx, o->out, out, outlen, 0644);
+		if (status)
+			goto out;
+		if (o->c.json)
+			print_issued_json(res->cert, o->out, NULL, 0, res);
+	}
+	if (res->replaced[0])
+		cli_warn("revoked %s (superseded)", res->replaced);
+	status = cli_finish_stdout(CLI_EXIT_OK);
+out:
+	free(out);
+	return status;
+}
+
 static int issue_one(struct m2m_ctx *ctx, const struct issue_opts *o)
 {
 	struct m2m_issue_request req;
@@ -561,8 +605,7 @@ static int issue_one(struct m2m_ctx *ctx, const struct issue_opts *o)
 	struct m2m_key *key = NULL;
 	struct m2m_key_opts kopts = { .pass_source = o->passout };
 	unsigned char *buf = NULL, *p12 = NULL;
-	char *out = NULL;
-	size_t len = 0, outlen = 0, p12len = 0;
+	size_t len = 0, p12len = 0;
 	int status, keyfile = 0;
 	enum m2m_err rc;
 
@@ -639,38 +682,59 @@ static int issue_one(struct m2m_ctx *ctx, const struct issue_opts *o)
 			goto out;
 		}
 	}
-	status = cert_output(ctx, ca, res.cert, o->der, o->chain, &out,
-			     &outlen);
-	if (status)
-		goto out;
-	if (o->c.json && !o->out) {
-		/* JSON on stdout: the certificate (PEM) goes in it. */
-		free(out);
-		out = NULL;
-		status = cert_output(ctx, ca, res.cert, 0, o->chain, &out,
-				     &outlen);
-		if (status)
-			goto out;
-		print_issued_json(res.cert, NULL, out, outlen, &res);
-	} else {
-		status = write_output(ctx, o->out, out, outlen, 0644);
-		if (status)
-			goto out;
-		if (o->c.json)
-			print_issued_json(res.cert, o->out, NULL, 0, &res);
-	}
-	if (res.replaced[0])
-		cli_warn("revoked %s (superseded)", res.replaced);
-	status = cli_finish_stdout(CLI_EXIT_OK);
+	status = issued_output(ctx, o, ca, &res);
 out:
 	if (keyfile && o->generate_key)
 		unlink(o->generate_key);	/* no key without its certificate */
 	free(p12);
-	free(out);
 	free(buf);
 	m2m_cert_free(res.cert);
 	m2m_key_free(key);
 	m2m_csr_free(csr);
+	m2m_ca_close(ca);
+	return status;
+}
+
+/* An LDevID request: authenticated by the device, judged by the library. */
+static int issue_request(struct m2m_ctx *ctx, const struct issue_opts *o)
+{
+	struct m2m_ldevid_policy pol;
+	struct m2m_issue_result res;
+	struct m2m_ldevid_request *req = NULL;
+	struct m2m_ca *ca = NULL;
+	unsigned char *buf = NULL;
+	const char *name = strcmp(o->request, "-") ? o->request : "<stdin>";
+	size_t len = 0;
+	int status;
+	enum m2m_err rc;
+
+	memset(&res, 0, sizeof(res));
+	status = read_input(ctx, o->request, M2M_LDEVID_REQUEST_MAX, &buf,
+			    &len);
+	if (status)
+		goto out;
+	rc = m2m_ldevid_request_parse(ctx, buf, len, &req);
+	if (rc != M2M_OK) {
+		status = cli_fail(ctx, rc, "invalid LDevID request '%s'", name);
+		goto out;
+	}
+	status = open_ca(ctx, &o->c, M2M_CA_NEED_KEY, &ca);
+	if (status)
+		goto out;
+	memset(&pol, 0, sizeof(pol));
+	pol.profile = o->profile;
+	pol.flags = o->allow_key_reuse ? M2M_LDEVID_ALLOW_KEY_REUSE : 0;
+	pol.replace = o->replace;
+	rc = m2m_ldevid_accept(ctx, ca, req, &pol, &res);
+	if (rc != M2M_OK) {
+		status = cli_fail(ctx, rc, "cannot issue for '%s'", name);
+		goto out;
+	}
+	status = issued_output(ctx, o, ca, &res);
+out:
+	free(buf);
+	m2m_cert_free(res.cert);
+	m2m_ldevid_request_free(req);
 	m2m_ca_close(ca);
 	return status;
 }
@@ -1402,13 +1466,17 @@ static int cmd_issue(struct m2m_ctx *ctx, int argc, char **argv)
 		case OPT_CHAIN: o.chain = 1; break;
 		case OPT_DER: o.der = 1; break;
 		case OPT_REPLACE: o.replace = 1; break;
+		case OPT_REQUEST: o.request = p.optarg; break;
+		case OPT_ALLOW_KEY_REUSE: o.allow_key_reuse = 1; break;
 		}
 	}
 	if (p.noperands)
 		cli_usage_error("unexpected argument '%s'", p.operands[0]);
 	cli_parser_release(&p);
-	if (!!o.csr + !!o.generate_key + !!o.batch != 1)
-		cli_usage_error("give one of --csr, --generate-key or --batch");
+	if (!!o.csr + !!o.generate_key + !!o.batch + !!o.request != 1)
+		cli_usage_error("give one of --csr, --generate-key, --batch or --request");
+	if (o.allow_key_reuse && !o.request)
+		cli_usage_error("--allow-key-reuse goes with --request");
 	if (o.chain && o.der)
 		cli_usage_error("--chain needs PEM output, not --der");
 	if (o.pkcs12 && (!o.generate_key || !o.passout))
@@ -1424,6 +1492,13 @@ static int cmd_issue(struct m2m_ctx *ctx, int argc, char **argv)
 		cli_usage_error("--out-dir goes with --batch");
 	if (o.ppid_hex && o.naddr)
 		cli_usage_error("give either --ppid or addresses, not both");
+	if (o.request) {
+		if (o.ppid_hex || o.naddr || o.serial)
+			cli_usage_error("--request takes the device's PPID and subject from its IDevID");
+		if (o.passout)
+			cli_usage_error("--passout goes with --generate-key");
+		return issue_request(ctx, &o);
+	}
 	return issue_one(ctx, &o);
 }
 

@@ -17,23 +17,14 @@
 #include <m2m/ppid.h>
 
 #include "cli.h"
+#include "enroll.h"
 
+/* The options of idevid beyond those of enroll.h. */
 enum {
-	OPT_KEY = 1, OPT_CERT, OPT_ALGORITHM, OPT_FORCE, OPT_JSON, OPT_SUBJECT,
-	OPT_OUT, OPT_DER, OPT_IN, OPT_CHAIN, OPT_PASSIN, OPT_PASSOUT, OPT_TCTI,
-	OPT_AUTH, OPT_CA, OPT_CA_PASSIN, OPT_CA_TCTI, OPT_LEDGER, OPT_TRUST,
+	OPT_CA = 50, OPT_CA_PASSIN, OPT_CA_TCTI, OPT_LEDGER, OPT_TRUST,
 	OPT_SERIAL, OPT_PPID, OPT_BATCH, OPT_PROFILE, OPT_REPLACE,
 	OPT_TECH = 100		/* + enum m2m_tech */
 };
-
-#define URI_SHOWN_MAX 4096	/* a location as messages show it */
-
-/* How every subcommand reaches a key or certificate's back-end. */
-#define OPT_PASSIN_ENTRY { OPT_PASSIN, "passin", 0, "SOURCE", "file key passphrase, token PIN: pass:, env:, file:, fd:" }
-#define OPT_TCTI_ENTRY { OPT_TCTI, "tcti", 0, "CONFIG", "TPM TCTI (default: $M2M_TCTI, else tpm2-tss's)" }
-#define OPT_AUTH_ENTRY { OPT_AUTH, "auth", 0, "SOURCE", "TPM owner hierarchy authorisation" }
-#define OPT_JSON_ENTRY(what) { OPT_JSON, "json", 0, NULL, what }
-#define OPT_END { 0, NULL, 0, NULL, NULL }
 
 static const char *const usage_keygen[] = {
 	"m2m-enroll keygen --key URI [--algorithm ALG] [--force] [--json]",
@@ -150,16 +141,6 @@ static const struct cli_command show_cmd = { usage_show,
 
 /* ---- shared ---------------------------------------------------------------- */
 
-struct common {
-	const char *key;
-	const char *passin;
-	const char *passout;
-	const char *tcti;
-	const char *auth;
-	int force;
-	int json;
-};
-
 /* A secret on the command line is visible to every user: say so. */
 static void warn_pass(const char *opt, const char *source)
 {
@@ -169,7 +150,7 @@ static void warn_pass(const char *opt, const char *source)
 }
 
 /* A PIN inside a location is as visible as pass:. */
-static void warn_pin(const char *opt, const char *uri)
+void warn_pin(const char *opt, const char *uri)
 {
 	if (strstr(uri, "pin-value="))
 		cli_warn("%s with pin-value shows the PIN to other users; prefer pin-source or --passin",
@@ -177,7 +158,7 @@ static void warn_pin(const char *opt, const char *uri)
 }
 
 /* Take a shared option; nonzero if it was one. */
-static int common_opt(struct common *c, int opt, const char *arg)
+int common_opt(struct common *c, int opt, const char *arg)
 {
 	switch (opt) {
 	case OPT_KEY:
@@ -213,7 +194,7 @@ static int common_opt(struct common *c, int opt, const char *arg)
  * The key options: --passin unlocks a file key and is a token's PIN when
  * the location names none; a new file key is encrypted with --passout.
  */
-static struct m2m_key_opts key_opts(const struct common *c, int generate)
+struct m2m_key_opts key_opts(const struct common *c, int generate)
 {
 	struct m2m_key_opts o;
 
@@ -226,25 +207,25 @@ static struct m2m_key_opts key_opts(const struct common *c, int generate)
 	return o;
 }
 
-static const char *shown(const char *uri, char buf[URI_SHOWN_MAX])
+const char *shown(const char *uri, char buf[URI_SHOWN_MAX])
 {
 	return cli_uri_shown(uri, buf, URI_SHOWN_MAX);
 }
 
-static void json_str(const char *s)
+void json_str(const char *s)
 {
 	cli_json_string(stdout, s, strlen(s));
 }
 
-static void no_operands(struct cli_parser *p)
+void no_operands(struct cli_parser *p)
 {
 	if (p->noperands)
 		cli_usage_error("unexpected argument '%s'", p->operands[0]);
 	cli_parser_release(p);
 }
 
-static int load_key(struct m2m_ctx *ctx, const struct common *c,
-		    struct m2m_key **key)
+int load_key(struct m2m_ctx *ctx, const struct common *c,
+	     struct m2m_key **key)
 {
 	struct m2m_key_opts ko = key_opts(c, 0);
 	char s[URI_SHOWN_MAX];
@@ -423,8 +404,8 @@ out:
 }
 
 /* The store read back holds what was stored, in order. */
-static int same_certs(struct m2m_cert *const *a, size_t na,
-		      struct m2m_cert *const *b, size_t nb)
+int same_certs(struct m2m_cert *const *a, size_t na,
+	       struct m2m_cert *const *b, size_t nb)
 {
 	size_t i;
 
@@ -1660,6 +1641,8 @@ static const struct cli_subcommand subcommands[] = {
 	{ "install", cmd_install, &install_cmd },
 	{ "show", cmd_show, &show_cmd },
 	{ "idevid", cmd_idevid, &idevid_cmd },
+	{ "ldevid", cmd_ldevid, &ldevid_cmd },
+	{ "renew", cmd_renew, &renew_cmd },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -122,6 +122,20 @@ enum m2m_err m2m_cert_load(struct m2m_ctx *ctx, const char *uri,
 	return ops->cert_load(ctx, locator, opts ? opts : &none, out, n);
 }
 
+enum m2m_err m2m_cert_remove(struct m2m_ctx *ctx, const char *uri,
+			     const struct m2m_key_opts *opts)
+{
+	static const struct m2m_key_opts none;
+	const struct m2m_keystore_ops *ops = NULL;
+	const char *locator = NULL;
+	enum m2m_err rc;
+
+	rc = pick(ctx, uri, &ops, &locator);
+	if (rc != M2M_OK)
+		return rc;
+	return ops->cert_remove(ctx, locator, opts ? opts : &none);
+}
+
 void m2m_cert_list_free(struct m2m_cert **list, size_t n)
 {
 	size_t i;

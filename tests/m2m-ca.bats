@@ -1353,11 +1353,11 @@ $new idevid  valid   9999-12-31T23:59:59Z SN-1 $V1"
 	before=$(records "$F/factory")
 	local hint="(see 'm2m-ca issue --help')"
 	run --separate-stderr m2m-ca issue --ca "$F/factory" --ppid "$V1"
-	assert_error 2 "m2m-ca: give one of --csr, --generate-key or --batch $hint"
+	assert_error 2 "m2m-ca: give one of --csr, --generate-key, --batch or --request $hint"
 	run --separate-stderr m2m-ca issue --ca "$F/factory" --csr "$F/ec.csr" --generate-key k --ppid 023c71bf4a0b99
-	assert_error 2 "m2m-ca: give one of --csr, --generate-key or --batch $hint"
+	assert_error 2 "m2m-ca: give one of --csr, --generate-key, --batch or --request $hint"
 	run --separate-stderr m2m-ca issue --ca "$F/factory" --csr "$F/ec.csr" --batch m.csv
-	assert_error 2 "m2m-ca: give one of --csr, --generate-key or --batch $hint"
+	assert_error 2 "m2m-ca: give one of --csr, --generate-key, --batch or --request $hint"
 	run --separate-stderr m2m-ca issue --ca "$F/factory" --csr "$F/ec.csr" --ppid 023c71bf4a0b99 --chain --der
 	assert_error 2 "m2m-ca: --chain needs PEM output, not --der $hint"
 	run --separate-stderr m2m-ca issue --ca "$F/factory" --generate-key k --pkcs12 --ppid 023c71bf4a0b99

@@ -178,6 +178,18 @@ enum m2m_err m2m_cert_load(struct m2m_ctx *ctx, const char *uri,
 			   const struct m2m_key_opts *opts,
 			   struct m2m_cert ***out, size_t *n);
 
+/*
+ * Remove the certificate at uri from its back-end (file: unlink; tpm2:nv=
+ * undefine the NV index, with the owner's authorisation; pkcs11: the
+ * certificate object the URI names, and the chain stored under its label
+ * when no other certificate is kept under it), for a certificate that was
+ * replaced or that must not stay without its key.  M2M_ERR_NOT_FOUND if
+ * there is none, M2M_ERR_USAGE if a pkcs11: URI names more than one.
+ * opts may be NULL.
+ */
+enum m2m_err m2m_cert_remove(struct m2m_ctx *ctx, const char *uri,
+			     const struct m2m_key_opts *opts);
+
 /* Free what m2m_cert_load() returned.  Accepts NULL. */
 void m2m_cert_list_free(struct m2m_cert **list, size_t n);
 

@@ -239,6 +239,12 @@ static enum m2m_err file_remove(struct m2m_ctx *ctx, const char *locator,
 	return M2M_OK;
 }
 
+enum m2m_err m2m_keystore_file_path(struct m2m_ctx *ctx, const char *loc,
+				    char path[PATH_MAX])
+{
+	return file_path(ctx, loc, path);
+}
+
 /* ---- certificates ---------------------------------------------------------- */
 
 /*
@@ -316,6 +322,13 @@ out:
 	return rc;
 }
 
+/* A certificate file goes as a key file does. */
+static enum m2m_err file_cert_remove(struct m2m_ctx *ctx, const char *locator,
+				     const struct m2m_key_opts *opts)
+{
+	return file_remove(ctx, locator, opts);
+}
+
 static enum m2m_err file_cert_load(struct m2m_ctx *ctx, const char *locator,
 				   const struct m2m_key_opts *opts,
 				   struct m2m_cert ***out, size_t *n)
@@ -348,4 +361,5 @@ const struct m2m_keystore_ops m2m_keystore_file = {
 	file_cert_store,
 	file_cert_load,
 	NULL,
+	file_cert_remove,
 };

@@ -7,6 +7,8 @@
  * rest of lib/ may know about a struct m2m_key (its EVP_PKEY).
  */
 
+#include <limits.h>
+
 #include <openssl/evp.h>
 
 #include <m2m/key.h>
@@ -43,11 +45,21 @@ struct m2m_keystore_ops {
 	 * NULL.  Keys a back-end handed out must have been freed first.
 	 */
 	void (*ctx_free)(struct m2m_ctx *ctx);
+	/* As m2m_cert_remove(), at locator. */
+	enum m2m_err (*cert_remove)(struct m2m_ctx *ctx, const char *locator,
+				    const struct m2m_key_opts *opts);
 };
 
 extern const struct m2m_keystore_ops m2m_keystore_file;
 extern const struct m2m_keystore_ops m2m_keystore_pkcs11;
 extern const struct m2m_keystore_ops m2m_keystore_tpm2;
+
+/*
+ * The path a file: location (or bare path) names, into path: what the
+ * file back-end opens.  M2M_ERR_INVALID for a malformed location.
+ */
+enum m2m_err m2m_keystore_file_path(struct m2m_ctx *ctx, const char *loc,
+				    char path[PATH_MAX]);
 
 /* Every back-end's ctx_free, for m2m_ctx_free(). */
 void m2m_keystore_ctx_free(struct m2m_ctx *ctx);

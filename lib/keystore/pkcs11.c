@@ -1856,6 +1856,104 @@ out:
 	return rc;
 }
 
+/*
+ * The certificate the URI names goes; its chain (the authorities under
+ * its label) goes with it unless another certificate is kept under that
+ * label too.
+ */
+static enum m2m_err pkcs11_cert_remove(struct m2m_ctx *ctx,
+				       const char *locator,
+				       const struct m2m_key_opts *opts)
+{
+	struct m2m_pkcs11_uri *uri = NULL;
+	struct m2m_pkcs11_state *st = NULL;
+	struct p11_token *t = NULL;
+	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+	CK_OBJECT_HANDLE h[FIND_MAX], chain[FIND_MAX];
+	CK_OBJECT_HANDLE leaf = CK_INVALID_HANDLE;
+	unsigned char label[M2M_P11_OBJECT_MAX];
+	struct obj_info oi;
+	CK_ATTRIBUTE tmpl[3];
+	CK_ULONG got = 0, j;
+	char q[M2M_QUOTE_MAX];
+	size_t nleaf = 0, nchain = 0, others = 0, labellen = 0, i;
+	enum m2m_err rc;
+
+	rc = uri_token(ctx, locator, opts, LOGIN_NEEDED, &uri, &st, &t);
+	if (rc != M2M_OK)
+		goto out;
+	m2m_quote(q, uri->path, strlen(uri->path));
+	if (!(uri->has & (M2M_P11_OBJECT | M2M_P11_ID)) ||
+	    (uri->type && uri->type != M2M_P11_TYPE_CERT &&
+	     uri->type != M2M_P11_TYPE_PRIVATE)) {
+		rc = m2m_error(ctx, M2M_ERR_USAGE,
+			       "'%s' names no certificate: give object= or id=",
+			       q);
+		goto out;
+	}
+	if (uri->has & M2M_P11_OBJECT) {
+		memcpy(label, uri->object, uri->object_len);
+		labellen = uri->object_len;
+		tmpl[0] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+		tmpl[1] = (CK_ATTRIBUTE){ CKA_LABEL, label, labellen };
+		rc = find(ctx, t, tmpl, 2, h, FIND_MAX, &got);
+	} else {
+		rc = find(ctx, t, tmpl, uri_tmpl(tmpl, &cls, uri), h, FIND_MAX,
+			  &got);
+	}
+	if (rc != M2M_OK)
+		goto out;
+	for (j = 0; j < got; j++) {
+		obj_info(t, h[j], &oi);
+		if (oi.category == 2) {
+			chain[nchain++] = h[j];
+		} else if (!(uri->has & M2M_P11_ID) ||
+			   same_id(&oi, uri->id, uri->id_len)) {
+			leaf = h[j];
+			nleaf++;
+		} else {
+			others++;
+		}
+	}
+	if (nleaf != 1) {
+		rc = m2m_error(ctx, nleaf ? M2M_ERR_USAGE : M2M_ERR_NOT_FOUND,
+			       nleaf ? "'%s' matches more than one certificate on token '%s': add id= or object=" :
+			       "no certificate '%s' on token '%s'",
+			       q, t->label);
+		goto out;
+	}
+	if (!(uri->has & M2M_P11_OBJECT)) {
+		/* Found by its id: what else is under its label. */
+		nchain = 0;
+		if (get_attr(ctx, t, leaf, CKA_LABEL, label, sizeof(label),
+			     &labellen) != M2M_OK)
+			labellen = 0;
+		tmpl[0] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+		tmpl[1] = (CK_ATTRIBUTE){ CKA_LABEL, label, labellen };
+		got = 0;
+		if (labellen) {
+			rc = find(ctx, t, tmpl, 2, h, FIND_MAX, &got);
+			if (rc != M2M_OK)
+				goto out;
+		}
+		for (j = 0; j < got; j++) {
+			if (h[j] == leaf)
+				continue;
+			obj_info(t, h[j], &oi);
+			if (oi.category == 2)
+				chain[nchain++] = h[j];
+			else
+				others++;
+		}
+	}
+	rc = destroy(ctx, t, leaf);
+	for (i = 0; i < nchain && !others && rc == M2M_OK; i++)
+		rc = destroy(ctx, t, chain[i]);
+out:
+	uri_free(uri);
+	return rc;
+}
+
 const struct m2m_keystore_ops m2m_keystore_pkcs11 = {
 	"pkcs11",
 	pkcs11_generate,
@@ -1864,4 +1962,5 @@ const struct m2m_keystore_ops m2m_keystore_pkcs11 = {
 	pkcs11_cert_store,
 	pkcs11_cert_load,
 	pkcs11_ctx_free,
+	pkcs11_cert_remove,
 };

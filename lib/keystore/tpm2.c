@@ -1320,6 +1320,49 @@ out:
 	return rc;
 }
 
+static enum m2m_err tpm2_cert_remove(struct m2m_ctx *ctx, const char *locator,
+				     const struct m2m_key_opts *opts)
+{
+	struct m2m_tpm2_uri u;
+	struct tpm2_conn *c = NULL;
+	ESYS_TR nv = ESYS_TR_NONE;
+	enum m2m_err rc;
+	TSS2_RC trc;
+	int used = 0;
+
+	rc = parse(ctx, locator, M2M_TPM2_URI_NV, &u);
+	if (rc == M2M_OK)
+		rc = conn_get(ctx, opts, &c);
+	if (rc == M2M_OK)
+		rc = handle_used(ctx, c, u.handle, &used);
+	if (rc != M2M_OK)
+		goto out;
+	if (!used) {
+		rc = m2m_error(ctx, M2M_ERR_NOT_FOUND,
+			       "no certificate at tpm2:nv=0x%08x", u.handle);
+		goto out;
+	}
+	rc = owner_auth(ctx, c, opts);
+	if (rc == M2M_OK)
+		rc = handle_open(ctx, c, u.handle, &nv);
+	if (rc != M2M_OK)
+		goto out;
+	trc = Esys_NV_UndefineSpace(c->esys, ESYS_TR_RH_OWNER, nv,
+				    ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				    ESYS_TR_NONE);
+	if (trc != TSS2_RC_SUCCESS) {
+		rc = tss_error(ctx, M2M_ERR_BACKEND, trc,
+			       "cannot undefine NV index 0x%08x", u.handle);
+		goto out;
+	}
+	nv = ESYS_TR_NONE;	/* closed by ESYS */
+out:
+	if (c)
+		tr_close(c, &nv);
+	owner_auth_clear(c);
+	return rc;
+}
+
 const struct m2m_keystore_ops m2m_keystore_tpm2 = {
 	"tpm2",
 	tpm2_generate,
@@ -1328,4 +1371,5 @@ const struct m2m_keystore_ops m2m_keystore_tpm2 = {
 	tpm2_cert_store,
 	tpm2_cert_load,
 	tpm2_ctx_free,
+	tpm2_cert_remove,
 };

@@ -723,6 +723,82 @@ out:
 	EVP_PKEY_free(dev2);
 }
 
+/* Certificate objects on the token whose listing names label. */
+static size_t certs_labelled(const char *label)
+{
+	char *objs = tool_objects(), want[128];
+	const char *at = objs;
+	size_t n = 0;
+
+	snprintf(want, sizeof(want), "label:      %s\n", label);
+	/* Each object's block starts with its type line. */
+	while (at && (at = strstr(at, "Certificate Object"))) {
+		const char *next = strstr(at + 18, " Object;");
+		const char *hit = strstr(at, want);
+
+		if (hit && (!next || hit < next))
+			n++;
+		at++;
+	}
+	free(objs);
+	return n;
+}
+
+UNIT_TEST(test_certificate_remove)
+{
+	struct m2m_key *ca_key = NULL;
+	struct m2m_cert *ca = NULL, *leaf = NULL, **got = NULL;
+	EVP_PKEY *dev = NULL, *dev2 = NULL;
+	char u[256];
+	size_t n = 0;
+
+	if (!CHECK_MSG(module, "no libsofthsm2.so found"))
+		return;
+	dev = tool_keygen("40", "rmkey");
+	dev2 = tool_keygen("41", "rmkey2");
+	CHECK_OK(m2m_key_new_ephemeral(ctx, M2M_KEY_EC_P256, &ca_key));
+	if (!CHECK(dev && dev2 && ca_key))
+		goto out;
+	ca = make_cert("RM CA", "RM CA", m2m_key_pkey(ca_key),
+		       m2m_key_pkey(ca_key), 1);
+	leaf = make_cert("device-40", "RM CA", dev, m2m_key_pkey(ca_key), 0);
+	if (!CHECK(ca && leaf))
+		goto out;
+
+	/* By label: the certificate and its chain go, the key stays. */
+	uri(u, sizeof(u), "object=rmkey");
+	CHECK_OK(m2m_cert_store(ctx, u, leaf, &ca, 1, &opts));
+	CHECK_EQ_INT(certs_labelled("rmkey"), 2);
+	CHECK_OK(m2m_cert_remove(ctx, u, &opts));
+	CHECK_EQ_INT(certs_labelled("rmkey"), 0);
+	CHECK_FAILS(m2m_cert_load(ctx, u, &opts, &got, &n), M2M_ERR_NOT_FOUND,
+		    "no certificate");
+	CHECK_FAILS(m2m_cert_remove(ctx, u, &opts), M2M_ERR_NOT_FOUND,
+		    "no certificate 'pkcs11:token=m2m-test;object=rmkey' on token 'm2m-test'");
+	{
+		struct m2m_key *k = NULL;
+
+		CHECK_OK(m2m_key_load(ctx, u, &opts, &k));
+		m2m_key_free(k);
+	}
+
+	/* By id: found, and the chain under its label goes with it. */
+	CHECK_OK(m2m_cert_store(ctx, u, leaf, &ca, 1, &opts));
+	CHECK_OK(m2m_cert_remove(ctx, uri(u, sizeof(u), "id=%40"), &opts));
+	CHECK_EQ_INT(certs_labelled("rmkey"), 0);
+
+	/* Names nothing: refused. */
+	CHECK_FAILS(m2m_cert_remove(ctx, "pkcs11:token=" TOKEN, &opts),
+		    M2M_ERR_USAGE, "names no certificate: give object= or id=");
+out:
+	m2m_cert_list_free(got, n);
+	m2m_cert_free(ca);
+	m2m_cert_free(leaf);
+	m2m_key_free(ca_key);
+	EVP_PKEY_free(dev);
+	EVP_PKEY_free(dev2);
+}
+
 /* ---- set-up ------------------------------------------------------------------ */
 
 static int setup(void)
@@ -769,6 +845,7 @@ int main(void)
 		UNIT(test_duplicate_force_remove),
 		UNIT(test_module_path),
 		UNIT(test_key_outlives_others),
+		UNIT(test_certificate_remove),
 	};
 	int rc;
 

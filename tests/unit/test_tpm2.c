@@ -602,6 +602,31 @@ UNIT_TEST(nv_index_in_use_refused_unless_forced)
 	m2m_cert_free(other);
 }
 
+UNIT_TEST(certificate_remove_undefines_the_index)
+{
+	struct m2m_cert *cert = make_cert("removed", 2);
+	struct m2m_cert **list = NULL;
+	size_t n = 0;
+
+	if (!CHECK(cert))
+		return;
+	CHECK_OK(m2m_cert_store(ctx, "tpm2:nv=0x01800110", cert, NULL, 0,
+				NULL));
+	CHECK_OK(m2m_cert_remove(ctx, "tpm2:nv=0x01800110", NULL));
+	CHECK_FAILS(m2m_cert_load(ctx, "tpm2:nv=0x01800110", NULL, &list, &n),
+		    M2M_ERR_NOT_FOUND, "no certificate at tpm2:nv=0x01800110");
+	CHECK_FAILS(m2m_cert_remove(ctx, "tpm2:nv=0x01800110", NULL),
+		    M2M_ERR_NOT_FOUND, "no certificate at tpm2:nv=0x01800110");
+	CHECK_FAILS(m2m_cert_remove(ctx, KEY_URI, NULL), M2M_ERR_USAGE,
+		    "certificates go to tpm2:nv=...");
+	/* Stored again where it was: nothing was left behind. */
+	CHECK_OK(m2m_cert_store(ctx, "tpm2:nv=0x01800110", cert, NULL, 0,
+				NULL));
+	CHECK_OK(m2m_cert_remove(ctx, "tpm2:nv=0x01800110", NULL));
+	m2m_cert_list_free(list, n);
+	m2m_cert_free(cert);
+}
+
 UNIT_TEST(too_big_refused_leaving_nothing)
 {
 	struct m2m_cert *big = make_cert("big", 80);
@@ -864,6 +889,7 @@ int main(void)
 		UNIT(sign_through_the_evp_pkey_and_a_csr),
 		UNIT(certificate_round_trip_in_nv),
 		UNIT(nv_index_in_use_refused_unless_forced),
+		UNIT(certificate_remove_undefines_the_index),
 		UNIT(too_big_refused_leaving_nothing),
 		UNIT(chain_in_one_index),
 		UNIT(tpm2_tools_read_what_we_wrote),
