@@ -29,6 +29,7 @@
 #include <m2m/ctx.h>
 #include <m2m/key.h>
 
+#include "../../lib/cert_internal.h"
 #include "unit.h"
 
 static struct m2m_ctx *ctx;
@@ -467,6 +468,40 @@ UNIT_TEST(encode_pem_and_der_round_trip)
 	m2m_cert_free(c);
 }
 
+/* PEM as PEM_write_bio() writes it, for every length of the last line. */
+UNIT_TEST(pem_encoding_as_openssl_writes_it)
+{
+	static const size_t lens[] = { 1, 2, 3, 47, 48, 49, 95, 96, 97,
+				       700, 1000 };
+	unsigned char der[1000];
+	size_t i, k, len = 0;
+
+	for (k = 0; k < sizeof(der); k++)
+		der[k] = (unsigned char)(k * 7 + 3);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		BIO *bio = BIO_new(BIO_s_mem());
+		char *want = NULL, *got = NULL;
+		long n = 0;
+
+		if (!CHECK(bio && PEM_write_bio(bio, "X509 CRL", "", der,
+						(long)lens[i]) > 0)) {
+			BIO_free(bio);
+			continue;
+		}
+		n = BIO_get_mem_data(bio, &want);
+		CHECK_OK(m2m_der_encode(ctx, der, lens[i], "X509 CRL",
+					M2M_FORMAT_PEM, &got, &len));
+		if (CHECK_MSG(got && len == (size_t)n,
+			      "length %zu: %zu bytes of PEM, not %ld", lens[i],
+			      len, n)) {
+			CHECK_EQ_MEM(got, want, len);
+			CHECK_EQ_INT(got[len], 0);
+		}
+		free(got);
+		BIO_free(bio);
+	}
+}
+
 /* ---- requests ------------------------------------------------------------------ */
 
 UNIT_TEST(csr_parse_pem_new_pem_and_der)
@@ -602,6 +637,96 @@ UNIT_TEST(csr_broken_signature_is_refused)
 		CHECK_FAILS(m2m_csr_parse(ctx, der, len, &csr), M2M_ERR_INVALID,
 			    "no proof of possession");
 	CHECK(csr == NULL);
+	free(der);
+	X509_REQ_free(r);
+}
+
+/*
+ * The fast path keeps one key per curve and replaces its point for each
+ * request: a request must be checked under its own key, never under the
+ * one before it.
+ */
+UNIT_TEST(csr_checked_under_its_own_key)
+{
+	static const char *const subj[] = { "CN", "own", NULL };
+	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	const struct {
+		EVP_PKEY *pub, *signer;
+		const EVP_MD *md;
+		int ok;
+	} reqs[] = {
+		{ leaf_pk, leaf_pk, EVP_sha256(), 1 },
+		{ ca_pk, leaf_pk, EVP_sha256(), 0 },	/* the last one's key */
+		{ ca_pk, ca_pk, EVP_sha256(), 1 },
+		{ leaf_pk, ca_pk, EVP_sha256(), 0 },
+		{ p384, p384, EVP_sha384(), 1 },
+		{ leaf_pk, leaf_pk, EVP_sha384(), 1 },	/* P-256, SHA-384 */
+		{ ca_pk, leaf_pk, EVP_sha384(), 0 },
+		{ p384, p384, EVP_sha256(), 1 },	/* P-384, SHA-256 */
+		{ leaf_pk, leaf_pk, EVP_sha256(), 1 },
+	};
+	struct m2m_csr *csr;
+	unsigned char *der;
+	size_t i, len = 0;
+
+	for (i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		X509_REQ *r = reqs[i].pub && reqs[i].signer ?
+			      make_req(subj, reqs[i].pub, reqs[i].signer,
+				       reqs[i].md) : NULL;
+
+		der = req_der(r, &len);
+		csr = NULL;
+		if (!CHECK_MSG(der, "request %zu: not made", i)) {
+			X509_REQ_free(r);
+			continue;
+		}
+		m2m_ctx_clear_error(ctx);
+		if (reqs[i].ok) {
+			CHECK_MSG(m2m_csr_parse(ctx, der, len, &csr) == M2M_OK,
+				  "request %zu: %s", i, m2m_ctx_detail(ctx));
+			CHECK(csr != NULL);
+		} else {
+			CHECK_MSG(m2m_csr_parse(ctx, der, len, &csr) ==
+				  M2M_ERR_INVALID, "request %zu passed", i);
+			CHECK_CONTAINS(m2m_ctx_detail(ctx),
+				       "no proof of possession");
+			CHECK(csr == NULL);
+		}
+		m2m_csr_free(csr);
+		free(der);
+		X509_REQ_free(r);
+	}
+	EVP_PKEY_free(p384);
+}
+
+/* A point that is not on the curve is refused, and the next one works. */
+UNIT_TEST(csr_point_off_the_curve)
+{
+	static const char *const subj[] = { "CN", "off", NULL };
+	static const unsigned char bits[] = { 0x03, 0x42, 0x00, 0x04 };
+	X509_REQ *r = make_req(subj, leaf_pk, leaf_pk, EVP_sha256());
+	struct m2m_csr *csr = NULL;
+	unsigned char *der, *pt = NULL;
+	size_t len = 0;
+
+	der = req_der(r, &len);
+	if (der)
+		pt = memmem(der, len, bits, sizeof(bits));
+	if (!CHECK(pt && pt + 4 + 64 <= der + len)) {
+		free(der);
+		X509_REQ_free(r);
+		return;
+	}
+	pt[4 + 63] ^= 0x01;	/* the last bit of y */
+	CHECK_FAILS(m2m_csr_parse(ctx, der, len, &csr), M2M_ERR_INVALID,
+		    "request holds no usable public key");
+	CHECK(csr == NULL);
+	pt[4 + 63] ^= 0x01;
+	CHECK_OK(m2m_csr_parse(ctx, der, len, &csr));
+	CHECK(csr != NULL);
+	if (csr)
+		CHECK_EQ_INT(m2m_csr_key_alg(csr), M2M_KEY_EC_P256);
+	m2m_csr_free(csr);
 	free(der);
 	X509_REQ_free(r);
 }
@@ -998,9 +1123,12 @@ int main(void)
 		UNIT(parse_rejects_what_is_not_one_certificate),
 		UNIT(load_file),
 		UNIT(encode_pem_and_der_round_trip),
+		UNIT(pem_encoding_as_openssl_writes_it),
 		UNIT(csr_parse_pem_new_pem_and_der),
 		UNIT(csr_key_algorithms),
 		UNIT(csr_broken_signature_is_refused),
+		UNIT(csr_checked_under_its_own_key),
+		UNIT(csr_point_off_the_curve),
 		UNIT(csr_weak_and_unsupported_keys),
 		UNIT(csr_parse_rejects_malformed_input),
 		UNIT(csr_make_and_parse_back),
