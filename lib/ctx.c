@@ -66,6 +66,8 @@ void m2m_ctx_free(struct m2m_ctx *ctx)
 	EVP_MD_free(ctx->sha384);
 	EVP_PKEY_free(ctx->ec_curve[0]);
 	EVP_PKEY_free(ctx->ec_curve[1]);
+	EVP_PKEY_CTX_free(ctx->ec_verify_ctx[0]);
+	EVP_PKEY_CTX_free(ctx->ec_verify_ctx[1]);
 	EVP_PKEY_free(ctx->ec_verify[0]);
 	EVP_PKEY_free(ctx->ec_verify[1]);
 	EVP_MD_CTX_free(ctx->md_ctx);
@@ -132,40 +134,46 @@ int m2m_ctx_ec_verify(struct m2m_ctx *ctx, int p384, const unsigned char *pt,
 		      size_t pt_len, int bits, const unsigned char *sig,
 		      size_t sig_len, const unsigned char *data, size_t len)
 {
-	EVP_PKEY **key = &ctx->ec_verify[p384 ? 1 : 0];
-	EVP_PKEY_CTX *pctx = NULL;
+	int i = p384 ? 1 : 0, ok = -2;
+	EVP_PKEY **key = &ctx->ec_verify[i];
+	EVP_PKEY_CTX **pctx = &ctx->ec_verify_ctx[i];
 	const EVP_MD *md = m2m_ctx_md(ctx, bits);
 	unsigned char dgst[EVP_MAX_MD_SIZE];
 	unsigned int dlen = 0;
-	int ok = -2;
 
 	if (!md || (!ctx->md_ctx && !(ctx->md_ctx = EVP_MD_CTX_new())))
 		goto out;
-	if (!*key && (!ec_curve(ctx, p384) ||
-		      !(*key = EVP_PKEY_dup(ctx->ec_curve[p384 ? 1 : 0]))))
-		goto out;
+	if (!*key) {
+		/* In the key's own library context, where its provider is. */
+		if (!ec_curve(ctx, p384) ||
+		    !(*key = EVP_PKEY_dup(ctx->ec_curve[i])) ||
+		    !(*pctx = EVP_PKEY_CTX_new_from_pkey(ctx->libctx, *key,
+							 NULL)))
+			goto drop;
+	}
 	/*
-	 * The key's point is replaced in place (no key made per request);
-	 * the operation below is set up afresh, so it takes this point.
+	 * The key's point is replaced in place (no key is made per request),
+	 * and the operation is set up afresh after it, so it takes this
+	 * point.
 	 */
 	if (EVP_PKEY_set1_encoded_public_key(*key, pt, pt_len) != 1) {
-		/* Not on the curve: the key may be half-changed, drop it. */
-		EVP_PKEY_free(*key);
-		*key = NULL;
+		/* Not on the curve: the key may be half-changed. */
 		ok = -1;
-		goto out;
+		goto drop;
 	}
 	if (EVP_DigestInit_ex2(ctx->md_ctx, md, NULL) != 1 ||
 	    EVP_DigestUpdate(ctx->md_ctx, data, len) != 1 ||
-	    EVP_DigestFinal_ex(ctx->md_ctx, dgst, &dlen) != 1)
+	    EVP_DigestFinal_ex(ctx->md_ctx, dgst, &dlen) != 1 ||
+	    EVP_PKEY_verify_init(*pctx) != 1)
 		goto out;
-	/* In the key's own library context, where its provider is. */
-	pctx = EVP_PKEY_CTX_new_from_pkey(ctx->libctx, *key, NULL);
-	if (!pctx || EVP_PKEY_verify_init(pctx) != 1)
-		goto out;
-	ok = EVP_PKEY_verify(pctx, sig, sig_len, dgst, dlen) == 1;
+	ok = EVP_PKEY_verify(*pctx, sig, sig_len, dgst, dlen) == 1;
+	goto out;
+drop:
+	EVP_PKEY_CTX_free(*pctx);
+	*pctx = NULL;
+	EVP_PKEY_free(*key);
+	*key = NULL;
 out:
-	EVP_PKEY_CTX_free(pctx);
 	ERR_clear_error();
 	return ok;
 }

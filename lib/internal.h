@@ -25,6 +25,7 @@ struct m2m_ctx {
 	struct evp_md_st *sha256, *sha384;	/* fetched on first use */
 	struct evp_pkey_st *ec_curve[2];	/* P-256, P-384 parameters */
 	struct evp_pkey_st *ec_verify[2];	/* m2m_ctx_ec_verify's keys */
+	struct evp_pkey_ctx_st *ec_verify_ctx[2];	/* and their contexts */
 	struct evp_md_ctx_st *md_ctx;		/* m2m_ctx_ec_verify's hashing */
 	void *ext_provider;		/* OSSL_PROVIDER "m2m-ext" (extkey.c),
 					   loaded on first use */
