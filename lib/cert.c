@@ -656,9 +656,96 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 	c->spki_off = (size_t)(cri + spki_at - der);
 	c->spki_len = (size_t)(spki + spkil - (cri + spki_at));
 	*rc = ok == 1 ? M2M_OK :
-	      m2m_error(ctx, M2M_ERR_INVALID,
-			"request signature does not verify (no proof of possession)");
+	      m2m_error_ossl(ctx, M2M_ERR_INVALID,
+			     "request signature does not verify (no proof of possession)");
+	ERR_clear_error();
 	return 1;
+}
+
+/*
+ * 1 if p[0..len) is a line of base64 as PEM has it: 4 to 64 characters, a
+ * multiple of 4, '=' only as the last one or two; *pad is their number.
+ */
+static int b64_line(const uint8_t *p, size_t len, size_t *pad)
+{
+	size_t i;
+
+	if (len < 4 || len > 64 || len % 4)
+		return 0;
+	*pad = p[len - 1] == '=' ? (p[len - 2] == '=' ? 2 : 1) : 0;
+	for (i = 0; i < len - *pad; i++)
+		if (!((p[i] >= 'A' && p[i] <= 'Z') ||
+		      (p[i] >= 'a' && p[i] <= 'z') ||
+		      (p[i] >= '0' && p[i] <= '9') || p[i] == '+' ||
+		      p[i] == '/'))
+			return 0;
+	return 1;
+}
+
+/*
+ * The DER of a request in PEM as OpenSSL and most tools write it: from the
+ * first byte, a request's BEGIN line, lines of 64 base64 characters and a
+ * shorter or padded last one, the matching END line.  Returns 1 with *der
+ * (malloc()ed) and *der_len, 0 for anything else (headers, text before the
+ * block, other line lengths: PEM_read_bio() reads those), -1 if out of
+ * memory.  What it takes, PEM_read_bio() reads to the same bytes; it is
+ * here because a memory BIO and PEM_read_bio() cost more than the rest of
+ * reading a request.
+ */
+static int csr_pem_plain(const uint8_t *p, size_t len, unsigned char **der,
+			 size_t *der_len)
+{
+	static const char *const labels[] = { "CERTIFICATE REQUEST",
+					      "NEW CERTIFICATE REQUEST" };
+	char begin[48], end[48];
+	const uint8_t *nl;
+	unsigned char *out;
+	size_t o, n = 0, i, bl = 0, el = 0, ll, pad = 0;
+	int last = 0, d;
+
+	for (i = 0; i < sizeof(labels) / sizeof(labels[0]) && !el; i++) {
+		bl = (size_t)snprintf(begin, sizeof(begin), "-----BEGIN %s-----",
+				      labels[i]);
+		if (len > bl && memcmp(p, begin, bl) == 0)
+			el = (size_t)snprintf(end, sizeof(end),
+					      "-----END %s-----", labels[i]);
+	}
+	if (!el)
+		return 0;
+	o = bl + (p[bl] == '\r');
+	if (o >= len || p[o] != '\n')
+		return 0;
+	o++;
+	out = malloc(len / 4 * 3 + 3);
+	if (!out)
+		return -1;
+	for (;;) {
+		nl = memchr(p + o, '\n', len - o);
+		ll = (nl ? (size_t)(nl - p) : len) - o;
+		if (ll && p[o + ll - 1] == '\r')
+			ll--;
+		if (ll == el && memcmp(p + o, end, el) == 0)
+			break;
+		/* A data line; after a short or padded one, only END. */
+		if (last || !b64_line(p + o, ll, &pad))
+			goto no;
+		d = EVP_DecodeBlock(out + n, p + o, (int)ll);
+		if (d < 0 || (size_t)d < pad)
+			goto no;
+		n += (size_t)d - pad;
+		last = ll < 64 || pad;
+		if (!nl)
+			goto no;
+		o = (size_t)(nl - p) + 1;
+	}
+	if (n == 0)
+		goto no;
+	*der = out;
+	*der_len = n;
+	return 1;
+no:
+	free(out);
+	return 0;
 }
 
 /* The DER of a PEM request (the first block labelled as one). */
@@ -718,7 +805,16 @@ enum m2m_err m2m_csr_parse(struct m2m_ctx *ctx, const void *buf, size_t len,
 	if (!c)
 		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 	if (looks_pem(buf, len)) {
-		rc = csr_pem(ctx, buf, len, &c->der, &c->der_len);
+		switch (csr_pem_plain(buf, len, &c->der, &c->der_len)) {
+		case 1:
+			break;
+		case 0:
+			rc = csr_pem(ctx, buf, len, &c->der, &c->der_len);
+			break;
+		default:
+			rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+			break;
+		}
 	} else {
 		c->der = malloc(len ? len : 1);
 		if (c->der) {

@@ -167,7 +167,7 @@ int m2m_ctx_ec_verify(struct m2m_ctx *ctx, int p384, const unsigned char *pt,
 	    EVP_PKEY_verify_init(*pctx) != 1)
 		goto out;
 	ok = EVP_PKEY_verify(*pctx, sig, sig_len, dgst, dlen) == 1;
-	goto out;
+	return ok;	/* 0: why, if OpenSSL says, is in its queue */
 drop:
 	EVP_PKEY_CTX_free(*pctx);
 	*pctx = NULL;

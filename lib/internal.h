@@ -84,10 +84,11 @@ enum m2m_err m2m_ctx_ec_key(struct m2m_ctx *ctx, int p384,
  * P-384 public key whose encoded point is pt[0..pt_len): as
  * EVP_DigestVerify() with a key made from the point, without making a key
  * per call (ctx keeps one per curve and replaces its point).  Returns 1 if
- * it verifies, 0 if not, -1 if pt is not a point on the curve, -2 if the
- * check could not be made (out of memory, no such algorithm).  No detail
- * is recorded; the OpenSSL error queue is left empty.  Not for two threads
- * at once on one ctx.
+ * it verifies, 0 if not (OpenSSL's reason, such as a malformed signature,
+ * left in its error queue for m2m_error_ossl()), -1 if pt is not a point
+ * on the curve, -2 if the check could not be made (out of memory, no such
+ * algorithm); the queue is left empty but for 0.  No detail is recorded.
+ * Not for two threads at once on one ctx.
  */
 int m2m_ctx_ec_verify(struct m2m_ctx *ctx, int p384, const unsigned char *pt,
 		      size_t pt_len, int bits, const unsigned char *sig,

@@ -567,6 +567,143 @@ UNIT_TEST(csr_parse_pem_new_pem_and_der)
 	X509_REQ_free(r);
 }
 
+/* pem with every "\n" made "\r\n", or its base64 in lines of 76. */
+static char *pem_variant(const char *pem, int crlf)
+{
+	size_t len = strlen(pem), i, o = 0, col = 0;
+	char *out = malloc(2 * len + 1);
+	const char *body = strchr(pem, '\n'), *end = strstr(pem, "-----END");
+
+	if (!out || !body || !end)
+		goto fail;
+	if (crlf) {
+		for (i = 0; i < len; i++) {
+			if (pem[i] == '\n')
+				out[o++] = '\r';
+			out[o++] = pem[i];
+		}
+	} else {
+		memcpy(out, pem, (size_t)(body + 1 - pem));
+		o = (size_t)(body + 1 - pem);
+		for (i = o; pem + i < end; i++) {
+			if (pem[i] == '\n')
+				continue;
+			out[o++] = pem[i];
+			if (++col == 76) {
+				out[o++] = '\n';
+				col = 0;
+			}
+		}
+		if (col)
+			out[o++] = '\n';
+		memcpy(out + o, end, strlen(end));
+		o += strlen(end);
+	}
+	out[o] = '\0';
+	return out;
+fail:
+	free(out);
+	return NULL;
+}
+
+/*
+ * PEM read without a BIO when it is laid out as OpenSSL writes it (every
+ * length of the last line), and by PEM_read_bio() when it is not: the
+ * same DER either way.
+ */
+UNIT_TEST(csr_pem_layouts)
+{
+	static const char name[] = "abcdefghijklmnop";
+	const char *subj[] = { "CN", NULL, NULL };
+	char cn[sizeof(name)], *pem, *alt, *out = NULL;
+	struct m2m_csr *csr;
+	unsigned char *der;
+	size_t k, len = 0, olen = 0;
+	int v;
+
+	for (k = 1; k < sizeof(name); k++) {
+		X509_REQ *r;
+
+		memcpy(cn, name, k);
+		cn[k] = '\0';
+		subj[1] = cn;
+		r = make_req(subj, leaf_pk, leaf_pk, EVP_sha256());
+		der = req_der(r, &len);
+		pem = req_pem(r, k % 2);
+		for (v = 0; v < 3 && der && pem; v++) {
+			alt = v ? pem_variant(pem, v == 1) : NULL;
+			csr = NULL;
+			m2m_ctx_clear_error(ctx);
+			CHECK_MSG(m2m_csr_parse(ctx, v ? alt : pem,
+						strlen(v ? alt : pem), &csr) ==
+				  M2M_OK, "CN of %zu, layout %d: %s", k, v,
+				  m2m_ctx_detail(ctx));
+			if (csr && m2m_csr_encode(ctx, csr, M2M_FORMAT_DER,
+						  &out, &olen) == M2M_OK)
+				CHECK_MSG(olen == len && !memcmp(out, der, len),
+					  "CN of %zu, layout %d: other DER", k,
+					  v);
+			free(out);
+			out = NULL;
+			m2m_csr_free(csr);
+			free(alt);
+		}
+		CHECK(der && pem);
+		free(pem);
+		free(der);
+		X509_REQ_free(r);
+	}
+}
+
+/* Broken PEM is refused as before, whichever reader looks at it. */
+UNIT_TEST(csr_pem_broken)
+{
+	static const char *const subj[] = { "CN", "broken", NULL };
+	static const struct {
+		const char *at;		/* where the change goes */
+		size_t skip;		/* octets after that */
+		const char *put;	/* "" cuts the PEM there */
+		const char *error;
+	} cases[] = {
+		/* not base64, in the first line */
+		{ "\n", 6, "*", "not a PEM certificate request" },
+		/* no END line, or one of another label */
+		{ "-----END", 0, "", "not a PEM certificate request" },
+		{ "-----END", 0, "-----END CERTIFICATE-----\n",
+		  "not a PEM certificate request" },
+		/* a padding '=' made a character: one octet too many */
+		{ "=\n", 0, "A", "1 bytes of garbage after the request" },
+	};
+	X509_REQ *r = make_req(subj, leaf_pk, leaf_pk, EVP_sha256());
+	struct m2m_csr *csr;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *pem = req_pem(r, 0), *at = pem ? strstr(pem, cases[i].at) :
+						   NULL;
+
+		if (!CHECK_MSG(at, "case %zu: no '%s' in the PEM", i,
+			       cases[i].at)) {
+			free(pem);
+			continue;
+		}
+		at += cases[i].skip;
+		if (cases[i].put[0])
+			memcpy(at, cases[i].put, strlen(cases[i].put));
+		else
+			*at = '\0';
+		csr = NULL;
+		m2m_ctx_clear_error(ctx);
+		CHECK_MSG(m2m_csr_parse(ctx, pem, strlen(pem), &csr) ==
+			  M2M_ERR_INVALID, "case %zu was read", i);
+		CHECK_CONTAINS(m2m_ctx_detail(ctx), cases[i].error);
+		CHECK(csr == NULL);
+		m2m_csr_free(csr);
+		free(pem);
+	}
+	X509_REQ_free(r);
+}
+
 UNIT_TEST(csr_key_algorithms)
 {
 	static const char *const subj[] = { "CN", "k", NULL };
@@ -1125,6 +1262,8 @@ int main(void)
 		UNIT(encode_pem_and_der_round_trip),
 		UNIT(pem_encoding_as_openssl_writes_it),
 		UNIT(csr_parse_pem_new_pem_and_der),
+		UNIT(csr_pem_layouts),
+		UNIT(csr_pem_broken),
 		UNIT(csr_key_algorithms),
 		UNIT(csr_broken_signature_is_refused),
 		UNIT(csr_checked_under_its_own_key),
