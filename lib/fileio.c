@@ -15,7 +15,7 @@ enum m2m_err m2m_fd_read(struct m2m_ctx *ctx, int fd, const char *name,
 {
 	unsigned char *data = NULL, *bigger;
 	struct stat st;
-	size_t n = 0, size = max + 1;
+	size_t n = 0, size = max + 1, whole = 0;
 	enum m2m_err rc;
 
 	*buf = NULL;
@@ -31,8 +31,10 @@ enum m2m_err m2m_fd_read(struct m2m_ctx *ctx, int fd, const char *name,
 		 * a batch costs page faults.  It grows if the file does.
 		 */
 		if (S_ISREG(st.st_mode) && st.st_size >= 0 &&
-		    (unsigned long long)st.st_size < max)
+		    (unsigned long long)st.st_size < max) {
 			size = (size_t)st.st_size + 1;
+			whole = (size_t)st.st_size;	/* 0: /proc's say so */
+		}
 	}
 	data = malloc(size);
 	if (!data)
@@ -70,6 +72,12 @@ enum m2m_err m2m_fd_read(struct m2m_ctx *ctx, int fd, const char *name,
 				       max);
 			goto out;
 		}
+		/*
+		 * All the file said it held: its end, as it was when it was
+		 * opened (the read that would only say so is saved).
+		 */
+		if (whole && n == whole)
+			break;
 	}
 	data[n] = '\0';		/* n < size: the last read found room */
 	*buf = data;
