@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -403,43 +405,52 @@ int m2m_cert_matches_key(const struct m2m_cert *cert,
 	return same;
 }
 
+/*
+ * PEM as PEM_write_bio() writes it without headers: the BEGIN line, the
+ * base64 in lines of 64 characters, the END line.  Made here directly: a
+ * memory BIO and PEM_write_bio() cost more than the rest of writing out a
+ * certificate in a batch.
+ */
 enum m2m_err m2m_der_encode(struct m2m_ctx *ctx, const unsigned char *der,
 			    size_t der_len, const char *pem_name,
 			    enum m2m_format fmt, char **out, size_t *len)
 {
-	BIO *bio = NULL;
-	char *p = NULL;
-	long n;
-	enum m2m_err rc = M2M_ERR_NOMEM;
+	size_t name_len = strlen(pem_name), size, o = 0, i;
+	char *p;
 
 	*out = NULL;
 	*len = 0;
 	if (fmt == M2M_FORMAT_DER) {
 		*out = malloc(der_len ? der_len : 1);
 		if (!*out)
-			return m2m_error(ctx, rc, "out of memory");
+			return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 		memcpy(*out, der, der_len);
 		*len = der_len;
 		return M2M_OK;
 	}
-	bio = BIO_new(BIO_s_mem());
-	if (!bio || !PEM_write_bio(bio, pem_name, "", der, (long)der_len)) {
-		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO, "cannot write PEM");
-		goto out;
+	if (der_len > INT_MAX || name_len > 256)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "cannot write PEM: too long");
+	/* The two lines, 64 + '\n' for each 48 octets, and a NUL. */
+	size = 2 * name_len + 32 + (der_len + 47) / 48 * 65 + 1;
+	p = malloc(size);
+	if (!p)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	o += (size_t)snprintf(p + o, size - o, "-----BEGIN %s-----\n",
+			      pem_name);
+	for (i = 0; i < der_len; i += 48) {
+		size_t n = der_len - i < 48 ? der_len - i : 48;
+
+		/* writes a NUL after the line, overwritten by its '\n' */
+		o += (size_t)EVP_EncodeBlock((unsigned char *)p + o, der + i,
+					     (int)n);
+		p[o++] = '\n';
 	}
-	n = BIO_get_mem_data(bio, &p);
-	*out = malloc((size_t)n + 1);
-	if (!*out) {
-		m2m_error(ctx, rc, "out of memory");
-		goto out;
-	}
-	memcpy(*out, p, (size_t)n);
-	(*out)[n] = '\0';
-	*len = (size_t)n;
-	rc = M2M_OK;
-out:
-	BIO_free(bio);
-	return rc;
+	o += (size_t)snprintf(p + o, size - o, "-----END %s-----\n",
+			      pem_name);
+	*out = p;
+	*len = o;
+	return M2M_OK;
 }
 
 enum m2m_err m2m_cert_encode(struct m2m_ctx *ctx, const struct m2m_cert *cert,
@@ -581,10 +592,7 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 	       spki_at,
 	       so = 0, algl, ao = 0, oidl, curvel, pkl, attrsl, sigalgl, go = 0,
 	       sigl;
-	EVP_PKEY *pkey = NULL;
-	EVP_MD_CTX *mctx = NULL;
-	const char *md;
-	int p384, ok;
+	int p384, sha384, ok;
 
 	if (m2m_der_read(der, c->der_len, &off, 0x30, &req, &reql) < 0 ||
 	    off != c->der_len)
@@ -626,26 +634,21 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 	    go != sigalgl)
 		return 0;
 	if (oid_is(oid, oidl, oid_ecdsa_sha256, sizeof(oid_ecdsa_sha256)))
-		md = "SHA256";
+		sha384 = 0;
 	else if (oid_is(oid, oidl, oid_ecdsa_sha384, sizeof(oid_ecdsa_sha384)))
-		md = "SHA384";
+		sha384 = 1;
 	else
 		return 0;
 
-	/* The key from its curve and point (checked to be on the curve). */
-	if (m2m_ctx_ec_key(ctx, p384, pk + 1, pkl - 1, &pkey) != M2M_OK)
-		goto nope;
 	/*
-	 * In the key's own library context: with the default one, OpenSSL
-	 * would export the key to that context's provider for every request.
+	 * The signature covers the DER of certificationRequestInfo, under
+	 * the key of the point (which is checked to be on the curve).
 	 */
-	mctx = EVP_MD_CTX_new();
-	if (!mctx || EVP_DigestVerifyInit_ex(mctx, NULL, md, ctx->libctx, NULL,
-					     pkey, NULL) != 1)
-		goto nope;
-	/* The signature covers the DER of certificationRequestInfo. */
-	ok = EVP_DigestVerify(mctx, sig + 1, sigl - 1, req + cri_at,
-			      (size_t)(cri + cril - (req + cri_at)));
+	ok = m2m_ctx_ec_verify(ctx, p384, pk + 1, pkl - 1, sha384 ? 384 : 256,
+			       sig + 1, sigl - 1, req + cri_at,
+			       (size_t)(cri + cril - (req + cri_at)));
+	if (ok < 0)
+		return 0;	/* the full parser words it */
 	c->alg = p384 ? M2M_KEY_EC_P384 : M2M_KEY_EC_P256;
 	c->curve_nid = p384 ? NID_secp384r1 : NID_X9_62_prime256v1;
 	c->pk_off = (size_t)(pk + 1 - der);
@@ -655,14 +658,93 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 	*rc = ok == 1 ? M2M_OK :
 	      m2m_error_ossl(ctx, M2M_ERR_INVALID,
 			     "request signature does not verify (no proof of possession)");
-	EVP_MD_CTX_free(mctx);
-	EVP_PKEY_free(pkey);
 	ERR_clear_error();
 	return 1;
-nope:
-	EVP_MD_CTX_free(mctx);
-	EVP_PKEY_free(pkey);
-	ERR_clear_error();
+}
+
+/*
+ * 1 if p[0..len) is a line of base64 as PEM has it: 4 to 64 characters, a
+ * multiple of 4, '=' only as the last one or two; *pad is their number.
+ */
+static int b64_line(const uint8_t *p, size_t len, size_t *pad)
+{
+	size_t i;
+
+	if (len < 4 || len > 64 || len % 4)
+		return 0;
+	*pad = p[len - 1] == '=' ? (p[len - 2] == '=' ? 2 : 1) : 0;
+	for (i = 0; i < len - *pad; i++)
+		if (!((p[i] >= 'A' && p[i] <= 'Z') ||
+		      (p[i] >= 'a' && p[i] <= 'z') ||
+		      (p[i] >= '0' && p[i] <= '9') || p[i] == '+' ||
+		      p[i] == '/'))
+			return 0;
+	return 1;
+}
+
+/*
+ * The DER of a request in PEM as OpenSSL and most tools write it: from the
+ * first byte, a request's BEGIN line, lines of 64 base64 characters and a
+ * shorter or padded last one, the matching END line.  Returns 1 with *der
+ * (malloc()ed) and *der_len, 0 for anything else (headers, text before the
+ * block, other line lengths: PEM_read_bio() reads those), -1 if out of
+ * memory.  What it takes, PEM_read_bio() reads to the same bytes; it is
+ * here because a memory BIO and PEM_read_bio() cost more than the rest of
+ * reading a request.
+ */
+static int csr_pem_plain(const uint8_t *p, size_t len, unsigned char **der,
+			 size_t *der_len)
+{
+	static const char *const labels[] = { "CERTIFICATE REQUEST",
+					      "NEW CERTIFICATE REQUEST" };
+	char begin[48], end[48];
+	const uint8_t *nl;
+	unsigned char *out;
+	size_t o, n = 0, i, bl = 0, el = 0, ll, pad = 0;
+	int last = 0, d;
+
+	for (i = 0; i < sizeof(labels) / sizeof(labels[0]) && !el; i++) {
+		bl = (size_t)snprintf(begin, sizeof(begin), "-----BEGIN %s-----",
+				      labels[i]);
+		if (len > bl && memcmp(p, begin, bl) == 0)
+			el = (size_t)snprintf(end, sizeof(end),
+					      "-----END %s-----", labels[i]);
+	}
+	if (!el)
+		return 0;
+	o = bl + (p[bl] == '\r');
+	if (o >= len || p[o] != '\n')
+		return 0;
+	o++;
+	out = malloc(len / 4 * 3 + 3);
+	if (!out)
+		return -1;
+	for (;;) {
+		nl = memchr(p + o, '\n', len - o);
+		ll = (nl ? (size_t)(nl - p) : len) - o;
+		if (ll && p[o + ll - 1] == '\r')
+			ll--;
+		if (ll == el && memcmp(p + o, end, el) == 0)
+			break;
+		/* A data line; after a short or padded one, only END. */
+		if (last || !b64_line(p + o, ll, &pad))
+			goto no;
+		d = EVP_DecodeBlock(out + n, p + o, (int)ll);
+		if (d < 0 || (size_t)d < pad)
+			goto no;
+		n += (size_t)d - pad;
+		last = ll < 64 || pad;
+		if (!nl)
+			goto no;
+		o = (size_t)(nl - p) + 1;
+	}
+	if (n == 0)
+		goto no;
+	*der = out;
+	*der_len = n;
+	return 1;
+no:
+	free(out);
 	return 0;
 }
 
@@ -723,7 +805,16 @@ enum m2m_err m2m_csr_parse(struct m2m_ctx *ctx, const void *buf, size_t len,
 	if (!c)
 		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 	if (looks_pem(buf, len)) {
-		rc = csr_pem(ctx, buf, len, &c->der, &c->der_len);
+		switch (csr_pem_plain(buf, len, &c->der, &c->der_len)) {
+		case 1:
+			break;
+		case 0:
+			rc = csr_pem(ctx, buf, len, &c->der, &c->der_len);
+			break;
+		default:
+			rc = m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+			break;
+		}
 	} else {
 		c->der = malloc(len ? len : 1);
 		if (c->der) {

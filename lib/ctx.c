@@ -66,6 +66,11 @@ void m2m_ctx_free(struct m2m_ctx *ctx)
 	EVP_MD_free(ctx->sha384);
 	EVP_PKEY_free(ctx->ec_curve[0]);
 	EVP_PKEY_free(ctx->ec_curve[1]);
+	EVP_PKEY_CTX_free(ctx->ec_verify_ctx[0]);
+	EVP_PKEY_CTX_free(ctx->ec_verify_ctx[1]);
+	EVP_PKEY_free(ctx->ec_verify[0]);
+	EVP_PKEY_free(ctx->ec_verify[1]);
+	EVP_MD_CTX_free(ctx->md_ctx);
 	if (!ctx->borrowed) {
 		if (ctx->default_provider)
 			OSSL_PROVIDER_unload(ctx->default_provider);
@@ -84,31 +89,38 @@ const EVP_MD *m2m_ctx_md(struct m2m_ctx *ctx, int bits)
 	return *md;
 }
 
+/* ctx's parameters-only key of the curve, made on first use; NULL on failure. */
+static EVP_PKEY *ec_curve(struct m2m_ctx *ctx, int p384)
+{
+	EVP_PKEY **curve = &ctx->ec_curve[p384 ? 1 : 0];
+	EVP_PKEY_CTX *pctx;
+	OSSL_PARAM params[2];
+
+	if (*curve)
+		return *curve;
+	pctx = EVP_PKEY_CTX_new_from_name(ctx->libctx, "EC", NULL);
+	params[0] = OSSL_PARAM_construct_utf8_string(
+		OSSL_PKEY_PARAM_GROUP_NAME, (char *)(p384 ? "P-384" : "P-256"),
+		0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (!pctx || EVP_PKEY_fromdata_init(pctx) != 1 ||
+	    EVP_PKEY_fromdata(pctx, curve, EVP_PKEY_KEY_PARAMETERS,
+			      params) != 1)
+		*curve = NULL;
+	EVP_PKEY_CTX_free(pctx);
+	ERR_clear_error();
+	return *curve;
+}
+
 enum m2m_err m2m_ctx_ec_key(struct m2m_ctx *ctx, int p384,
 			    const unsigned char *pt, size_t len, EVP_PKEY **out)
 {
-	EVP_PKEY **curve = &ctx->ec_curve[p384 ? 1 : 0];
+	EVP_PKEY *curve = ec_curve(ctx, p384);
 
 	*out = NULL;
-	if (!*curve) {
-		EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(ctx->libctx,
-								"EC", NULL);
-		OSSL_PARAM params[2];
-
-		params[0] = OSSL_PARAM_construct_utf8_string(
-			OSSL_PKEY_PARAM_GROUP_NAME,
-			(char *)(p384 ? "P-384" : "P-256"), 0);
-		params[1] = OSSL_PARAM_construct_end();
-		if (!pctx || EVP_PKEY_fromdata_init(pctx) != 1 ||
-		    EVP_PKEY_fromdata(pctx, curve, EVP_PKEY_KEY_PARAMETERS,
-				      params) != 1) {
-			EVP_PKEY_CTX_free(pctx);
-			ERR_clear_error();
-			return M2M_ERR_CRYPTO;
-		}
-		EVP_PKEY_CTX_free(pctx);
-	}
-	*out = EVP_PKEY_dup(*curve);
+	if (!curve)
+		return M2M_ERR_CRYPTO;
+	*out = EVP_PKEY_dup(curve);
 	if (!*out || EVP_PKEY_set1_encoded_public_key(*out, pt, len) != 1) {
 		EVP_PKEY_free(*out);
 		*out = NULL;
@@ -116,6 +128,54 @@ enum m2m_err m2m_ctx_ec_key(struct m2m_ctx *ctx, int p384,
 		return M2M_ERR_INVALID;
 	}
 	return M2M_OK;
+}
+
+int m2m_ctx_ec_verify(struct m2m_ctx *ctx, int p384, const unsigned char *pt,
+		      size_t pt_len, int bits, const unsigned char *sig,
+		      size_t sig_len, const unsigned char *data, size_t len)
+{
+	int i = p384 ? 1 : 0, ok = -2;
+	EVP_PKEY **key = &ctx->ec_verify[i];
+	EVP_PKEY_CTX **pctx = &ctx->ec_verify_ctx[i];
+	const EVP_MD *md = m2m_ctx_md(ctx, bits);
+	unsigned char dgst[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+
+	if (!md || (!ctx->md_ctx && !(ctx->md_ctx = EVP_MD_CTX_new())))
+		goto out;
+	if (!*key) {
+		/* In the key's own library context, where its provider is. */
+		if (!ec_curve(ctx, p384) ||
+		    !(*key = EVP_PKEY_dup(ctx->ec_curve[i])) ||
+		    !(*pctx = EVP_PKEY_CTX_new_from_pkey(ctx->libctx, *key,
+							 NULL)))
+			goto drop;
+	}
+	/*
+	 * The key's point is replaced in place (no key is made per request),
+	 * and the operation is set up afresh after it, so it takes this
+	 * point.
+	 */
+	if (EVP_PKEY_set1_encoded_public_key(*key, pt, pt_len) != 1) {
+		/* Not on the curve: the key may be half-changed. */
+		ok = -1;
+		goto drop;
+	}
+	if (EVP_DigestInit_ex2(ctx->md_ctx, md, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx->md_ctx, data, len) != 1 ||
+	    EVP_DigestFinal_ex(ctx->md_ctx, dgst, &dlen) != 1 ||
+	    EVP_PKEY_verify_init(*pctx) != 1)
+		goto out;
+	ok = EVP_PKEY_verify(*pctx, sig, sig_len, dgst, dlen) == 1;
+	return ok;	/* 0: why, if OpenSSL says, is in its queue */
+drop:
+	EVP_PKEY_CTX_free(*pctx);
+	*pctx = NULL;
+	EVP_PKEY_free(*key);
+	*key = NULL;
+out:
+	ERR_clear_error();
+	return ok;
 }
 
 const char *m2m_ctx_detail(const struct m2m_ctx *ctx)

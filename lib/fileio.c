@@ -13,22 +13,49 @@
 enum m2m_err m2m_fd_read(struct m2m_ctx *ctx, int fd, const char *name,
 			 size_t max, unsigned char **buf, size_t *len)
 {
-	unsigned char *data = NULL;
+	unsigned char *data = NULL, *bigger;
 	struct stat st;
-	size_t n = 0;
+	size_t n = 0, size = max + 1, whole = 0;
 	enum m2m_err rc;
 
 	*buf = NULL;
 	*len = 0;
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
-		return m2m_error(ctx, M2M_ERR_INVALID,
-				 "cannot read '%s': %s", name, strerror(EISDIR));
-	data = malloc(max + 1);
+	if (fstat(fd, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return m2m_error(ctx, M2M_ERR_INVALID,
+					 "cannot read '%s': %s", name,
+					 strerror(EISDIR));
+		/*
+		 * A file's size is the first guess (a byte more shows its
+		 * end): a buffer of max bytes for every small file read in
+		 * a batch costs page faults.  It grows if the file does.
+		 */
+		if (S_ISREG(st.st_mode) && st.st_size >= 0 &&
+		    (unsigned long long)st.st_size < max) {
+			size = (size_t)st.st_size + 1;
+			whole = (size_t)st.st_size;	/* 0: /proc's say so */
+		}
+	}
+	data = malloc(size);
 	if (!data)
 		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
 	for (;;) {
-		ssize_t r = read(fd, data + n, max + 1 - n);
+		ssize_t r;
 
+		if (n == size) {
+			/* A file that grew, or one that tells no size (/proc) */
+			size = size < 2048 ? 4096 : 2 * size;
+			if (size > max + 1)
+				size = max + 1;
+			bigger = realloc(data, size);
+			if (!bigger) {
+				rc = m2m_error(ctx, M2M_ERR_NOMEM,
+					       "out of memory");
+				goto out;
+			}
+			data = bigger;
+		}
+		r = read(fd, data + n, size - n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -45,8 +72,14 @@ enum m2m_err m2m_fd_read(struct m2m_ctx *ctx, int fd, const char *name,
 				       max);
 			goto out;
 		}
+		/*
+		 * All the file said it held: its end, as it was when it was
+		 * opened (the read that would only say so is saved).
+		 */
+		if (whole && n == whole)
+			break;
 	}
-	data[n] = '\0';
+	data[n] = '\0';		/* n < size: the last read found room */
 	*buf = data;
 	*len = n;
 	data = NULL;

@@ -12,6 +12,7 @@
 
 struct ossl_lib_ctx_st;
 struct evp_md_st;
+struct evp_md_ctx_st;
 struct evp_pkey_ctx_st;
 struct m2m_pkcs11_state;	/* lib/keystore/pkcs11.c */
 struct m2m_tpm2_state;		/* lib/keystore/tpm2.c */
@@ -23,6 +24,9 @@ struct m2m_ctx {
 	int borrowed;			/* libctx is another context's */
 	struct evp_md_st *sha256, *sha384;	/* fetched on first use */
 	struct evp_pkey_st *ec_curve[2];	/* P-256, P-384 parameters */
+	struct evp_pkey_st *ec_verify[2];	/* m2m_ctx_ec_verify's keys */
+	struct evp_pkey_ctx_st *ec_verify_ctx[2];	/* and their contexts */
+	struct evp_md_ctx_st *md_ctx;		/* m2m_ctx_ec_verify's hashing */
 	void *ext_provider;		/* OSSL_PROVIDER "m2m-ext" (extkey.c),
 					   loaded on first use */
 	struct m2m_pkcs11_state *pkcs11;	/* modules and sessions */
@@ -73,6 +77,22 @@ struct evp_pkey_st;
 enum m2m_err m2m_ctx_ec_key(struct m2m_ctx *ctx, int p384,
 			    const unsigned char *pt, size_t len,
 			    struct evp_pkey_st **out);
+
+/*
+ * Check an ECDSA signature sig[0..sig_len) (DER) over data[0..len), hashed
+ * with SHA-256 (bits 256) or SHA-384 (384), under the P-256 (p384 0) or
+ * P-384 public key whose encoded point is pt[0..pt_len): as
+ * EVP_DigestVerify() with a key made from the point, without making a key
+ * per call (ctx keeps one per curve and replaces its point).  Returns 1 if
+ * it verifies, 0 if not (OpenSSL's reason, such as a malformed signature,
+ * left in its error queue for m2m_error_ossl()), -1 if pt is not a point
+ * on the curve, -2 if the check could not be made (out of memory, no such
+ * algorithm); the queue is left empty but for 0.  No detail is recorded.
+ * Not for two threads at once on one ctx.
+ */
+int m2m_ctx_ec_verify(struct m2m_ctx *ctx, int p384, const unsigned char *pt,
+		      size_t pt_len, int bits, const unsigned char *sig,
+		      size_t sig_len, const unsigned char *data, size_t len);
 
 /*
  * Put a printf-formatted prefix and ": " before the detail already in ctx

@@ -887,6 +887,8 @@ static enum m2m_err build(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	rc = m2m_ca_sign_ctx(ctx, ca, &mctx);
 	if (rc != M2M_OK)
 		goto out;
+	/* Signed once: the final step need not work on a copy of its own. */
+	EVP_MD_CTX_set_flags(mctx, EVP_MD_CTX_FLAG_FINALISE);
 	/* As ASN1_item_sign_ctx() does: the size, then the signature. */
 	if (EVP_DigestSign(mctx, NULL, &siglen, tbs, d.len) != 1 ||
 	    siglen > sizeof(sig) ||

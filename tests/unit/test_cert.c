@@ -29,6 +29,7 @@
 #include <m2m/ctx.h>
 #include <m2m/key.h>
 
+#include "../../lib/cert_internal.h"
 #include "unit.h"
 
 static struct m2m_ctx *ctx;
@@ -467,6 +468,40 @@ UNIT_TEST(encode_pem_and_der_round_trip)
 	m2m_cert_free(c);
 }
 
+/* PEM as PEM_write_bio() writes it, for every length of the last line. */
+UNIT_TEST(pem_encoding_as_openssl_writes_it)
+{
+	static const size_t lens[] = { 1, 2, 3, 47, 48, 49, 95, 96, 97,
+				       700, 1000 };
+	unsigned char der[1000];
+	size_t i, k, len = 0;
+
+	for (k = 0; k < sizeof(der); k++)
+		der[k] = (unsigned char)(k * 7 + 3);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		BIO *bio = BIO_new(BIO_s_mem());
+		char *want = NULL, *got = NULL;
+		long n = 0;
+
+		if (!CHECK(bio && PEM_write_bio(bio, "X509 CRL", "", der,
+						(long)lens[i]) > 0)) {
+			BIO_free(bio);
+			continue;
+		}
+		n = BIO_get_mem_data(bio, &want);
+		CHECK_OK(m2m_der_encode(ctx, der, lens[i], "X509 CRL",
+					M2M_FORMAT_PEM, &got, &len));
+		if (CHECK_MSG(got && len == (size_t)n,
+			      "length %zu: %zu bytes of PEM, not %ld", lens[i],
+			      len, n)) {
+			CHECK_EQ_MEM(got, want, len);
+			CHECK_EQ_INT(got[len], 0);
+		}
+		free(got);
+		BIO_free(bio);
+	}
+}
+
 /* ---- requests ------------------------------------------------------------------ */
 
 UNIT_TEST(csr_parse_pem_new_pem_and_der)
@@ -530,6 +565,177 @@ UNIT_TEST(csr_parse_pem_new_pem_and_der)
 	free(pem);
 	free(pem_new);
 	X509_REQ_free(r);
+}
+
+/* pem with every "\n" made "\r\n", or its base64 in lines of 76. */
+static char *pem_variant(const char *pem, int crlf)
+{
+	size_t len = strlen(pem), i, o = 0, col = 0;
+	char *out = malloc(2 * len + 1);
+	const char *body = strchr(pem, '\n'), *end = strstr(pem, "-----END");
+
+	if (!out || !body || !end)
+		goto fail;
+	if (crlf) {
+		for (i = 0; i < len; i++) {
+			if (pem[i] == '\n')
+				out[o++] = '\r';
+			out[o++] = pem[i];
+		}
+	} else {
+		memcpy(out, pem, (size_t)(body + 1 - pem));
+		o = (size_t)(body + 1 - pem);
+		for (i = o; pem + i < end; i++) {
+			if (pem[i] == '\n')
+				continue;
+			out[o++] = pem[i];
+			if (++col == 76) {
+				out[o++] = '\n';
+				col = 0;
+			}
+		}
+		if (col)
+			out[o++] = '\n';
+		memcpy(out + o, end, strlen(end));
+		o += strlen(end);
+	}
+	out[o] = '\0';
+	return out;
+fail:
+	free(out);
+	return NULL;
+}
+
+/*
+ * PEM read without a BIO when it is laid out as OpenSSL writes it (every
+ * length of the last line), and by PEM_read_bio() when it is not: the
+ * same DER either way.
+ */
+UNIT_TEST(csr_pem_layouts)
+{
+	static const char name[] = "abcdefghijklmnop";
+	const char *subj[] = { "CN", NULL, NULL };
+	char cn[sizeof(name)], *pem, *alt, *out = NULL;
+	struct m2m_csr *csr;
+	unsigned char *der;
+	size_t k, len = 0, olen = 0;
+	int v;
+
+	for (k = 1; k < sizeof(name); k++) {
+		X509_REQ *r;
+
+		memcpy(cn, name, k);
+		cn[k] = '\0';
+		subj[1] = cn;
+		r = make_req(subj, leaf_pk, leaf_pk, EVP_sha256());
+		der = req_der(r, &len);
+		pem = req_pem(r, k % 2);
+		for (v = 0; v < 3 && der && pem; v++) {
+			alt = v ? pem_variant(pem, v == 1) : NULL;
+			csr = NULL;
+			m2m_ctx_clear_error(ctx);
+			CHECK_MSG(m2m_csr_parse(ctx, v ? alt : pem,
+						strlen(v ? alt : pem), &csr) ==
+				  M2M_OK, "CN of %zu, layout %d: %s", k, v,
+				  m2m_ctx_detail(ctx));
+			if (csr && m2m_csr_encode(ctx, csr, M2M_FORMAT_DER,
+						  &out, &olen) == M2M_OK)
+				CHECK_MSG(olen == len && !memcmp(out, der, len),
+					  "CN of %zu, layout %d: other DER", k,
+					  v);
+			free(out);
+			out = NULL;
+			m2m_csr_free(csr);
+			free(alt);
+		}
+		CHECK(der && pem);
+		free(pem);
+		free(der);
+		X509_REQ_free(r);
+	}
+}
+
+/* Broken PEM is refused as before, whichever reader looks at it. */
+UNIT_TEST(csr_pem_broken)
+{
+	static const char *const subj[] = { "CN", "broken", NULL };
+	static const struct {
+		const char *at;		/* where the change goes */
+		size_t skip;		/* octets after that */
+		const char *put;	/* "" cuts the PEM there */
+		const char *error;
+	} cases[] = {
+		/* not base64, in the first line */
+		{ "\n", 6, "*", "not a PEM certificate request" },
+		/* no END line, or one of another label */
+		{ "-----END", 0, "", "not a PEM certificate request" },
+		{ "-----END", 0, "-----END CERTIFICATE-----\n",
+		  "not a PEM certificate request" },
+	};
+	X509_REQ *r = make_req(subj, leaf_pk, leaf_pk, EVP_sha256());
+	struct m2m_csr *csr;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *pem = req_pem(r, 0), *at = pem ? strstr(pem, cases[i].at) :
+						   NULL;
+
+		if (!CHECK_MSG(at, "case %zu: no '%s' in the PEM", i,
+			       cases[i].at)) {
+			free(pem);
+			continue;
+		}
+		at += cases[i].skip;
+		if (cases[i].put[0])
+			memcpy(at, cases[i].put, strlen(cases[i].put));
+		else
+			*at = '\0';
+		csr = NULL;
+		m2m_ctx_clear_error(ctx);
+		CHECK_MSG(m2m_csr_parse(ctx, pem, strlen(pem), &csr) ==
+			  M2M_ERR_INVALID, "case %zu was read", i);
+		CHECK_CONTAINS(m2m_ctx_detail(ctx), cases[i].error);
+		CHECK(csr == NULL);
+		m2m_csr_free(csr);
+		free(pem);
+	}
+	X509_REQ_free(r);
+}
+
+/* Padding made characters: octets after the request, as before. */
+UNIT_TEST(csr_pem_padding_made_data)
+{
+	static const char *const subj[] = { "CN", "pad", NULL };
+	struct m2m_csr *csr;
+	char want[64], *pem, *end;
+	size_t pad;
+	int tries, tried[3] = { 0, 0, 0 };
+
+	/*
+	 * The signature's length varies: two requests in three end in
+	 * padding.  Until one of each kind was seen (64 tries at most).
+	 */
+	for (tries = 0; tries < 64 && !(tried[1] && tried[2]); tries++) {
+		X509_REQ *r = make_req(subj, leaf_pk, leaf_pk, EVP_sha256());
+
+		pem = req_pem(r, 0);
+		end = pem ? strstr(pem, "\n-----END") : NULL;
+		pad = end && end[-1] == '=' ? (end[-2] == '=' ? 2 : 1) : 0;
+		if (pad && !tried[pad]) {
+			memset(end - pad, 'A', pad);
+			snprintf(want, sizeof(want),
+				 "%zu bytes of garbage after the request", pad);
+			csr = NULL;
+			CHECK_FAILS(m2m_csr_parse(ctx, pem, strlen(pem), &csr),
+				    M2M_ERR_INVALID, want);
+			CHECK(csr == NULL);
+			tried[pad] = 1;
+		}
+		CHECK(end != NULL);
+		free(pem);
+		X509_REQ_free(r);
+	}
+	CHECK(tried[1] || tried[2]);
 }
 
 UNIT_TEST(csr_key_algorithms)
@@ -602,6 +808,96 @@ UNIT_TEST(csr_broken_signature_is_refused)
 		CHECK_FAILS(m2m_csr_parse(ctx, der, len, &csr), M2M_ERR_INVALID,
 			    "no proof of possession");
 	CHECK(csr == NULL);
+	free(der);
+	X509_REQ_free(r);
+}
+
+/*
+ * The fast path keeps one key per curve and replaces its point for each
+ * request: a request must be checked under its own key, never under the
+ * one before it.
+ */
+UNIT_TEST(csr_checked_under_its_own_key)
+{
+	static const char *const subj[] = { "CN", "own", NULL };
+	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	const struct {
+		EVP_PKEY *pub, *signer;
+		const EVP_MD *md;
+		int ok;
+	} reqs[] = {
+		{ leaf_pk, leaf_pk, EVP_sha256(), 1 },
+		{ ca_pk, leaf_pk, EVP_sha256(), 0 },	/* the last one's key */
+		{ ca_pk, ca_pk, EVP_sha256(), 1 },
+		{ leaf_pk, ca_pk, EVP_sha256(), 0 },
+		{ p384, p384, EVP_sha384(), 1 },
+		{ leaf_pk, leaf_pk, EVP_sha384(), 1 },	/* P-256, SHA-384 */
+		{ ca_pk, leaf_pk, EVP_sha384(), 0 },
+		{ p384, p384, EVP_sha256(), 1 },	/* P-384, SHA-256 */
+		{ leaf_pk, leaf_pk, EVP_sha256(), 1 },
+	};
+	struct m2m_csr *csr;
+	unsigned char *der;
+	size_t i, len = 0;
+
+	for (i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		X509_REQ *r = reqs[i].pub && reqs[i].signer ?
+			      make_req(subj, reqs[i].pub, reqs[i].signer,
+				       reqs[i].md) : NULL;
+
+		der = req_der(r, &len);
+		csr = NULL;
+		if (!CHECK_MSG(der, "request %zu: not made", i)) {
+			X509_REQ_free(r);
+			continue;
+		}
+		m2m_ctx_clear_error(ctx);
+		if (reqs[i].ok) {
+			CHECK_MSG(m2m_csr_parse(ctx, der, len, &csr) == M2M_OK,
+				  "request %zu: %s", i, m2m_ctx_detail(ctx));
+			CHECK(csr != NULL);
+		} else {
+			CHECK_MSG(m2m_csr_parse(ctx, der, len, &csr) ==
+				  M2M_ERR_INVALID, "request %zu passed", i);
+			CHECK_CONTAINS(m2m_ctx_detail(ctx),
+				       "no proof of possession");
+			CHECK(csr == NULL);
+		}
+		m2m_csr_free(csr);
+		free(der);
+		X509_REQ_free(r);
+	}
+	EVP_PKEY_free(p384);
+}
+
+/* A point that is not on the curve is refused, and the next one works. */
+UNIT_TEST(csr_point_off_the_curve)
+{
+	static const char *const subj[] = { "CN", "off", NULL };
+	static const unsigned char bits[] = { 0x03, 0x42, 0x00, 0x04 };
+	X509_REQ *r = make_req(subj, leaf_pk, leaf_pk, EVP_sha256());
+	struct m2m_csr *csr = NULL;
+	unsigned char *der, *pt = NULL;
+	size_t len = 0;
+
+	der = req_der(r, &len);
+	if (der)
+		pt = memmem(der, len, bits, sizeof(bits));
+	if (!CHECK(pt && pt + 4 + 64 <= der + len)) {
+		free(der);
+		X509_REQ_free(r);
+		return;
+	}
+	pt[4 + 63] ^= 0x01;	/* the last bit of y */
+	CHECK_FAILS(m2m_csr_parse(ctx, der, len, &csr), M2M_ERR_INVALID,
+		    "request holds no usable public key");
+	CHECK(csr == NULL);
+	pt[4 + 63] ^= 0x01;
+	CHECK_OK(m2m_csr_parse(ctx, der, len, &csr));
+	CHECK(csr != NULL);
+	if (csr)
+		CHECK_EQ_INT(m2m_csr_key_alg(csr), M2M_KEY_EC_P256);
+	m2m_csr_free(csr);
 	free(der);
 	X509_REQ_free(r);
 }
@@ -998,9 +1294,15 @@ int main(void)
 		UNIT(parse_rejects_what_is_not_one_certificate),
 		UNIT(load_file),
 		UNIT(encode_pem_and_der_round_trip),
+		UNIT(pem_encoding_as_openssl_writes_it),
 		UNIT(csr_parse_pem_new_pem_and_der),
+		UNIT(csr_pem_layouts),
+		UNIT(csr_pem_broken),
+		UNIT(csr_pem_padding_made_data),
 		UNIT(csr_key_algorithms),
 		UNIT(csr_broken_signature_is_refused),
+		UNIT(csr_checked_under_its_own_key),
+		UNIT(csr_point_off_the_curve),
 		UNIT(csr_weak_and_unsupported_keys),
 		UNIT(csr_parse_rejects_malformed_input),
 		UNIT(csr_make_and_parse_back),

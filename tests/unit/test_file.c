@@ -129,6 +129,40 @@ UNIT_TEST(reads_are_capped_and_missing_is_not_found)
 	CHECK_EQ_INT(m2m_file_read(ctx, dir, 10, &buf, &len), M2M_ERR_INVALID);
 }
 
+/* /proc files say they are empty: read in growing steps to the cap. */
+UNIT_TEST(a_file_that_tells_no_size_is_read_whole)
+{
+	static char want[1 << 16];
+	unsigned char *buf = NULL;
+	size_t len = 0, n = 0;
+	ssize_t r;
+	struct stat st;
+	int fd = open("/proc/cpuinfo", O_RDONLY);
+
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size != 0) {
+		CHECK_MSG(0, "/proc/cpuinfo is not there or tells a size");
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((r = read(fd, want + n, sizeof(want) - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	CHECK(n > 1);		/* more than the first guess */
+	CHECK_EQ_INT(m2m_file_read(ctx, "/proc/cpuinfo", sizeof(want), &buf,
+				   &len), M2M_OK);
+	CHECK_EQ_INT(len, n);
+	if (buf && len == n) {
+		CHECK_EQ_MEM(buf, want, n);
+		CHECK_EQ_INT(buf[len], 0);
+	}
+	free(buf);
+	buf = NULL;
+	CHECK_EQ_INT(m2m_file_read(ctx, "/proc/cpuinfo", n - 1, &buf, &len),
+		     M2M_ERR_INVALID);
+	CHECK(buf == NULL);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -136,6 +170,7 @@ int main(void)
 		UNIT(excl_never_replaces),
 		UNIT(a_fifo_is_written_to_not_replaced),
 		UNIT(reads_are_capped_and_missing_is_not_found),
+		UNIT(a_file_that_tells_no_size_is_read_whole),
 	};
 	int rc;
 
