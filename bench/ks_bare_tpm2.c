@@ -4,7 +4,7 @@
  * on a TPM (bench/keystore): the same steps made with bare ESYS calls,
  * in process, no sessions beyond the password one.
  *
- *   ks_bare_tpm2 TCTI FIRST N CERT_DER
+ *   ks_bare_tpm2 TCTI FIRST N CERT_DER [CHAIN_DER]
  *
  * Once: open the TPM through the TCTI config string TCTI (for instance
  * "swtpm:host=127.0.0.1,port=2321"), make the SRK at 0x81000001 if it is
@@ -19,7 +19,10 @@
  *   TPM2_Sign the digest with the persistent key, encode the request;
  *   TPM2_NV_DefineSpace 0x01C90000 + i to CERT_DER's size (owner write and
  *   read, auth read, no DA), TPM2_NV_Write it in chunks of
- *   TPM_PT_NV_BUFFER_MAX, TPM2_NV_Read it back likewise and compare.
+ *   TPM_PT_NV_BUFFER_MAX, TPM2_NV_Read it back likewise and compare;
+ *   with CHAIN_DER (bench/enroll: what m2m-enroll idevid stores in a TPM),
+ *   the same with CHAIN_DER at 0x01800100 + i, which is checked to be free
+ *   first too.
  * After the loop, untimed: check that the last request verifies, then
  * evict every key and undefine every index made.
  *
@@ -45,6 +48,7 @@
 #define SRK_HANDLE	0x81000001u
 #define KEY_BASE	0x81020000u
 #define NV_BASE		0x01C90000u
+#define CHAIN_BASE	0x01800100u
 
 static const char progname[] = "ks_bare_tpm2";
 
@@ -222,18 +226,86 @@ static void ecc_param(unsigned char *out, const TPM2B_ECC_PARAMETER *p,
 	memcpy(out + 32 - p->size, p->buffer, p->size);
 }
 
-/* Provision device dev; its request into csr[0..KS_CSR_MAX), *csr_len. */
+/*
+ * Define the NV index nh to data[0..len), write it in chunks of chunk
+ * bytes, read it back likewise and compare.
+ */
+static void nv_store(ESYS_CONTEXT *esys, TPM2_HANDLE nh, unsigned dev,
+		     const unsigned char *data, size_t len, uint32_t chunk)
+{
+	TPM2B_MAX_NV_BUFFER *rd = NULL;
+	ESYS_TR nv = ESYS_TR_NONE;
+	unsigned char back[KS_CERT_MAX];
+	const TPM2B_AUTH no_auth = { .size = 0 };
+	TPM2B_NV_PUBLIC nvpub = {
+		.nvPublic = {
+			.nvIndex = nh,
+			.nameAlg = TPM2_ALG_SHA256,
+			.attributes = TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD |
+				TPMA_NV_AUTHREAD | TPMA_NV_NO_DA,
+			.dataSize = (UINT16)len,
+		},
+	};
+	TPM2B_MAX_NV_BUFFER wr;
+	size_t off;
+	TSS2_RC rc;
+
+	rc = Esys_NV_DefineSpace(esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
+				 ESYS_TR_NONE, ESYS_TR_NONE, &no_auth, &nvpub,
+				 &nv);
+	if (rc != TSS2_RC_SUCCESS)
+		die_rc("TPM2_NV_DefineSpace", dev, rc);
+	for (off = 0; off < len; off += wr.size) {
+		wr.size = (UINT16)(len - off < chunk ? len - off : chunk);
+		memcpy(wr.buffer, data + off, wr.size);
+		rc = Esys_NV_Write(esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD,
+				   ESYS_TR_NONE, ESYS_TR_NONE, &wr,
+				   (UINT16)off);
+		if (rc != TSS2_RC_SUCCESS)
+			die_rc("TPM2_NV_Write", dev, rc);
+	}
+	for (off = 0; off < len; off += rd->size) {
+		UINT16 want = (UINT16)(len - off < chunk ? len - off : chunk);
+
+		Esys_Free(rd);
+		rd = NULL;
+		rc = Esys_NV_Read(esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD,
+				  ESYS_TR_NONE, ESYS_TR_NONE, want, (UINT16)off,
+				  &rd);
+		if (rc != TSS2_RC_SUCCESS)
+			die_rc("TPM2_NV_Read", dev, rc);
+		if (rd->size != want) {
+			fprintf(stderr, "%s: device %u: NV read gave %u bytes, not %u\n",
+				progname, dev, rd->size, want);
+			exit(1);
+		}
+		memcpy(back + off, rd->buffer, rd->size);
+	}
+	if (memcmp(back, data, len) != 0) {
+		fprintf(stderr, "%s: device %u: NV index 0x%08x reads back other bytes\n",
+			progname, dev, nh);
+		exit(1);
+	}
+	Esys_TR_Close(esys, &nv);
+	Esys_Free(rd);
+}
+
+/*
+ * Provision device dev; its request into csr[0..KS_CSR_MAX), *csr_len.
+ * chain_len 0: no chain.
+ */
 static void provision(ESYS_CONTEXT *esys, ESYS_TR srk, unsigned dev,
 		      const unsigned char *cert, size_t cert_len,
+		      const unsigned char *chain, size_t chain_len,
 		      uint32_t chunk, unsigned char *csr, size_t *csr_len)
 {
 	TPM2B_PRIVATE *priv = NULL;
 	TPM2B_PUBLIC *pub = NULL;
 	TPMT_SIGNATURE *sig = NULL;
-	TPM2B_MAX_NV_BUFFER *rd = NULL;
-	ESYS_TR obj = ESYS_TR_NONE, key = ESYS_TR_NONE, nv = ESYS_TR_NONE;
+	ESYS_TR obj = ESYS_TR_NONE, key = ESYS_TR_NONE;
 	TPM2_HANDLE kh = KEY_BASE + dev, nh = NV_BASE + dev;
-	unsigned char pt[65], tbs[KS_CSR_MAX], back[KS_CERT_MAX];
+	TPM2_HANDLE ch = CHAIN_BASE + dev;
+	unsigned char pt[65], tbs[KS_CSR_MAX];
 	const TPMT_SIG_SCHEME scheme = {
 		.scheme = TPM2_ALG_ECDSA,
 		.details.ecdsa.hashAlg = TPM2_ALG_SHA256,
@@ -242,30 +314,21 @@ static void provision(ESYS_CONTEXT *esys, ESYS_TR srk, unsigned dev,
 		.tag = TPM2_ST_HASHCHECK,
 		.hierarchy = TPM2_RH_NULL,
 	};
-	const TPM2B_AUTH no_auth = { .size = 0 };
-	TPM2B_NV_PUBLIC nvpub = {
-		.nvPublic = {
-			.nvIndex = nh,
-			.nameAlg = TPM2_ALG_SHA256,
-			.attributes = TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD |
-				TPMA_NV_AUTHREAD | TPMA_NV_NO_DA,
-			.dataSize = (UINT16)cert_len,
-		},
-	};
 	TPM2B_CREATION_DATA *cdata = NULL;
 	TPM2B_DIGEST *chash = NULL;
 	TPMT_TK_CREATION *ticket = NULL;
 	const TPML_PCR_SELECTION no_pcrs = { .count = 0 };
 	const TPM2B_DATA no_data = { .size = 0 };
 	TPM2B_DIGEST digest = { .size = 32 };
-	TPM2B_MAX_NV_BUFFER wr;
-	size_t tlen, off;
+	size_t tlen;
 	TSS2_RC rc;
 
 	if (tpm_has(esys, kh, dev))
 		evict(esys, kh, dev);
 	if (tpm_has(esys, nh, dev))
 		undefine(esys, nh, dev);
+	if (chain_len && tpm_has(esys, ch, dev))
+		undefine(esys, ch, dev);
 
 	rc = Esys_Create(esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 			 ESYS_TR_NONE, &empty_sensitive, &key_template,
@@ -303,46 +366,11 @@ static void provision(ESYS_CONTEXT *esys, ESYS_TR srk, unsigned dev,
 				 sig->signature.ecdsa.signatureS.buffer,
 				 sig->signature.ecdsa.signatureS.size);
 
-	rc = Esys_NV_DefineSpace(esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
-				 ESYS_TR_NONE, ESYS_TR_NONE, &no_auth, &nvpub,
-				 &nv);
-	if (rc != TSS2_RC_SUCCESS)
-		die_rc("TPM2_NV_DefineSpace", dev, rc);
-	for (off = 0; off < cert_len; off += wr.size) {
-		wr.size = (UINT16)(cert_len - off < chunk ? cert_len - off : chunk);
-		memcpy(wr.buffer, cert + off, wr.size);
-		rc = Esys_NV_Write(esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD,
-				   ESYS_TR_NONE, ESYS_TR_NONE, &wr,
-				   (UINT16)off);
-		if (rc != TSS2_RC_SUCCESS)
-			die_rc("TPM2_NV_Write", dev, rc);
-	}
-	for (off = 0; off < cert_len; off += rd->size) {
-		UINT16 want = (UINT16)(cert_len - off < chunk ? cert_len - off : chunk);
-
-		Esys_Free(rd);
-		rd = NULL;
-		rc = Esys_NV_Read(esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD,
-				  ESYS_TR_NONE, ESYS_TR_NONE, want, (UINT16)off,
-				  &rd);
-		if (rc != TSS2_RC_SUCCESS)
-			die_rc("TPM2_NV_Read", dev, rc);
-		if (rd->size != want) {
-			fprintf(stderr, "%s: device %u: NV read gave %u bytes, not %u\n",
-				progname, dev, rd->size, want);
-			exit(1);
-		}
-		memcpy(back + off, rd->buffer, rd->size);
-	}
-	if (memcmp(back, cert, cert_len) != 0) {
-		fprintf(stderr, "%s: device %u: the certificate read back differs\n",
-			progname, dev);
-		exit(1);
-	}
+	nv_store(esys, nh, dev, cert, cert_len, chunk);
+	if (chain_len)
+		nv_store(esys, ch, dev, chain, chain_len, chunk);
 
 	Esys_TR_Close(esys, &key);
-	Esys_TR_Close(esys, &nv);
-	Esys_Free(rd);
 	Esys_Free(sig);
 	Esys_Free(ticket);
 	Esys_Free(chash);
@@ -353,24 +381,29 @@ static void provision(ESYS_CONTEXT *esys, ESYS_TR srk, unsigned dev,
 
 int main(int argc, char **argv)
 {
-	static unsigned char cert[KS_CERT_MAX], csr[KS_CSR_MAX];
+	static unsigned char cert[KS_CERT_MAX], chain[KS_CERT_MAX];
+	static unsigned char csr[KS_CSR_MAX];
 	TSS2_TCTI_CONTEXT *tcti = NULL;
 	ESYS_CONTEXT *esys = NULL;
-	size_t cert_len, csr_len = 0;
+	size_t cert_len, chain_len = 0, csr_len = 0;
 	unsigned first, n, i;
 	uint32_t chunk;
 	ESYS_TR srk;
 	double t0, t1;
 	TSS2_RC rc;
 
-	if (argc != 5 || !ks_range(argv[2], argv[3], &first, &n)) {
-		fprintf(stderr, "usage: %s TCTI FIRST N CERT_DER\n", progname);
+	if ((argc != 5 && argc != 6) ||
+	    !ks_range(argv[2], argv[3], &first, &n)) {
+		fprintf(stderr, "usage: %s TCTI FIRST N CERT_DER [CHAIN_DER]\n",
+			progname);
 		return 2;
 	}
 	cert_len = ks_read_file(argv[4], cert, sizeof(cert));
-	if (cert_len == 0) {
+	if (argc == 6)
+		chain_len = ks_read_file(argv[5], chain, sizeof(chain));
+	if (cert_len == 0 || (argc == 6 && chain_len == 0)) {
 		fprintf(stderr, "%s: cannot read '%s' (or larger than %u bytes)\n",
-			progname, argv[4], KS_CERT_MAX);
+			progname, argv[cert_len == 0 ? 4 : 5], KS_CERT_MAX);
 		return 1;
 	}
 	/* A TPM error here is a result; the TSS logging it twice is noise. */
@@ -386,7 +419,8 @@ int main(int argc, char **argv)
 
 	t0 = ks_now();
 	for (i = first; i < first + n; i++)
-		provision(esys, srk, i, cert, cert_len, chunk, csr, &csr_len);
+		provision(esys, srk, i, cert, cert_len, chain, chain_len,
+			  chunk, csr, &csr_len);
 	t1 = ks_now();
 
 	if (!ks_csr_verifies(csr, csr_len)) {
@@ -397,6 +431,8 @@ int main(int argc, char **argv)
 	for (i = first; i < first + n; i++) {
 		evict(esys, KEY_BASE + i, i);
 		undefine(esys, NV_BASE + i, i);
+		if (chain_len)
+			undefine(esys, CHAIN_BASE + i, i);
 	}
 	Esys_Finalize(&esys);
 	Tss2_TctiLdr_Finalize(&tcti);
