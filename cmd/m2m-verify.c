@@ -1024,7 +1024,7 @@ static int cmd_device(struct m2m_ctx *ctx, int argc, char **argv)
 	const char *key_uri = NULL, *cert_uri = NULL;
 	uint8_t nonce[M2M_NONCE_LEN];
 	char nhex[2 * M2M_NONCE_LEN + 1], kshown[SHOWN_MAX], cshown[SHOWN_MAX],
-	     why[1100] = "", extra[SHOWN_MAX + 128];
+	     why[SHOWN_MAX] = "", extra[SHOWN_MAX + 128];
 	const uint8_t *der;
 	size_t ncerts = 0, len;
 	enum m2m_err rc;
@@ -1058,8 +1058,11 @@ static int cmd_device(struct m2m_ctx *ctx, int argc, char **argv)
 		cli_usage_error("unexpected argument '%s'", p.operands[0]);
 	if (!key_uri || !cert_uri)
 		cli_usage_error("device needs --key URI and --cert URI");
-	cli_uri_shown(key_uri, kshown, sizeof(kshown));
-	cli_uri_shown(cert_uri, cshown, sizeof(cshown));
+	snprintf(kshown, sizeof(kshown), "%s",
+		 cli_uri_shown(key_uri, why, sizeof(why)));
+	snprintf(cshown, sizeof(cshown), "%s",
+		 cli_uri_shown(cert_uri, why, sizeof(why)));
+	why[0] = '\0';
 	status = make_verifier(ctx, &v, &ver);
 	if (status)
 		goto out;

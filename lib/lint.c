@@ -523,6 +523,62 @@ static void check_serial(struct lint *l, const struct raw *r)
 
 /* ---- extensions ------------------------------------------------------------ */
 
+/*
+ * keyUsage, basicConstraints and extendedKeyUsage as the first extension
+ * of each says, decoded here: with an extension twice, OpenSSL marks the
+ * certificate invalid and does not decode them.
+ */
+struct decoded {
+	uint32_t ku;			/* KU_* bits, as X509_get_key_usage() */
+	int ca;				/* basicConstraints cA */
+	long pathlen;			/* -1: none */
+	uint32_t xku;			/* XKU_SSL_CLIENT, XKU_SSL_SERVER */
+};
+
+static void decode_exts(X509 *x, struct decoded *d)
+{
+	int i;
+
+	memset(d, 0, sizeof(*d));
+	d->pathlen = -1;
+	i = X509_get_ext_by_NID(x, NID_key_usage, -1);
+	if (i >= 0) {
+		ASN1_BIT_STRING *ku = X509V3_EXT_d2i(X509_get_ext(x, i));
+
+		if (ku && ku->length > 0)
+			d->ku = ku->data[0] |
+				(ku->length > 1 ? (uint32_t)ku->data[1] << 8 : 0);
+		ASN1_BIT_STRING_free(ku);
+	}
+	i = X509_get_ext_by_NID(x, NID_basic_constraints, -1);
+	if (i >= 0) {
+		BASIC_CONSTRAINTS *bc = X509V3_EXT_d2i(X509_get_ext(x, i));
+
+		if (bc) {
+			d->ca = bc->ca != 0;
+			if (bc->pathlen)
+				d->pathlen = ASN1_INTEGER_get(bc->pathlen);
+		}
+		BASIC_CONSTRAINTS_free(bc);
+	}
+	i = X509_get_ext_by_NID(x, NID_ext_key_usage, -1);
+	if (i >= 0) {
+		EXTENDED_KEY_USAGE *eku = X509V3_EXT_d2i(X509_get_ext(x, i));
+		int k;
+
+		for (k = 0; eku && k < sk_ASN1_OBJECT_num(eku); k++) {
+			int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, k));
+
+			if (nid == NID_client_auth)
+				d->xku |= XKU_SSL_CLIENT;
+			else if (nid == NID_server_auth)
+				d->xku |= XKU_SSL_SERVER;
+		}
+		sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	}
+	ERR_clear_error();
+}
+
 /* The index of the first extension nid, or -1; *crit its criticality. */
 static int ext_find(X509 *x, int nid, int *crit)
 {
@@ -755,8 +811,8 @@ static void check_devid_names(struct m2m_ctx *ctx, struct lint *l, X509 *x,
 	if (d->hwmodules && !d->hwmodule_ok)
 		add(l, "devid-hwmodule-der", "%s", why);
 	if (d->hwmodules > 1)
-		add(l, "devid-hwmodule-single", "subjectAltName holds %d",
-		    d->hwmodules);
+		add(l, "devid-hwmodule-single",
+		    "subjectAltName holds %d HardwareModuleNames", d->hwmodules);
 	if (d->hwmodule_ok && !d->tcg) {
 		if (m2m_ppid_decode(ctx, &d->ppid, d->hw_serial_len <=
 				    M2M_HW_SERIAL_MAX ? d->hw_serial : NULL,
@@ -790,7 +846,8 @@ static void check_devid_names(struct m2m_ctx *ctx, struct lint *l, X509 *x,
 	if (d->serial_numbers == 0)
 		add(l, "devid-serial-number", "the subject has no serialNumber");
 	if (d->serial_numbers > 1)
-		add(l, "devid-serial-number-single", "the subject has %d",
+		add(l, "devid-serial-number-single",
+		    "the subject has %d serialNumber attributes",
 		    d->serial_numbers);
 }
 
@@ -800,13 +857,14 @@ static void check_extensions(struct m2m_ctx *ctx, struct lint *l, X509 *x,
 			     int empty_subject)
 {
 	enum m2m_lint_profile p = l->out->profile;
-	uint32_t flags = X509_get_extension_flags(x);
-	uint32_t ku = X509_get_key_usage(x);
+	struct decoded dx;
+	uint32_t ku;
 	int crit, san, ku_idx, bc, aki, ski, self_signed, eku;
 	char text[160];
-	long pathlen;
 
 	check_ext_unique(l, x);
+	decode_exts(x, &dx);
+	ku = dx.ku;
 	self_signed = X509_NAME_cmp(X509_get_subject_name(x),
 				    X509_get_issuer_name(x)) == 0;
 	aki = ext_find(x, NID_authority_key_identifier, &crit);
@@ -832,7 +890,7 @@ static void check_extensions(struct m2m_ctx *ctx, struct lint *l, X509 *x,
 	eku = X509_get_ext_by_NID(x, NID_ext_key_usage, -1);
 
 	if (p == M2M_LINT_CA) {
-		if (bc < 0 || !crit || !(flags & EXFLAG_CA))
+		if (bc < 0 || !crit || !dx.ca)
 			add(l, "ca-basic-constraints", bc < 0 ?
 			    "there is no basicConstraints" : !crit ?
 			    "basicConstraints is not critical" :
@@ -847,15 +905,14 @@ static void check_extensions(struct m2m_ctx *ctx, struct lint *l, X509 *x,
 			add(l, "ca-ski-present", "there is no subjectKeyIdentifier");
 		if (empty_subject)
 			add(l, "ca-subject-not-empty", "the subject is empty");
-		pathlen = X509_get_pathlen(x);
-		if (!self_signed && (flags & EXFLAG_CA) && pathlen != 0)
-			add(l, "ca-path-len-zero", pathlen < 0 ?
+		if (!self_signed && dx.ca && dx.pathlen != 0)
+			add(l, "ca-path-len-zero", dx.pathlen < 0 ?
 			    "there is no pathLenConstraint" :
-			    "pathLenConstraint is %ld", pathlen);
+			    "pathLenConstraint is %ld", dx.pathlen);
 		return;
 	}
 
-	if (bc >= 0 && (flags & EXFLAG_CA))
+	if (bc >= 0 && dx.ca)
 		add(l, "devid-not-ca", "basicConstraints says cA TRUE");
 	else if (bc >= 0)
 		add(l, "devid-bc-absent", "basicConstraints is present");
@@ -883,8 +940,7 @@ static void check_extensions(struct m2m_ctx *ctx, struct lint *l, X509 *x,
 			add(l, "ldevid-lifetime", "notAfter is 99991231235959Z");
 	}
 	if (p == M2M_LINT_LDEVID &&
-	    (eku < 0 || !(X509_get_extended_key_usage(x) &
-			  (XKU_SSL_CLIENT | XKU_SSL_SERVER))))
+	    (eku < 0 || !(dx.xku & (XKU_SSL_CLIENT | XKU_SSL_SERVER))))
 		add(l, "ldevid-eku", eku < 0 ? "there is no extendedKeyUsage" :
 		    "extendedKeyUsage has neither clientAuth nor serverAuth");
 	check_masa(l, x);
@@ -894,7 +950,10 @@ static void check_extensions(struct m2m_ctx *ctx, struct lint *l, X509 *x,
 
 static enum m2m_lint_profile auto_profile(X509 *x)
 {
-	if (X509_get_extension_flags(x) & EXFLAG_CA)
+	struct decoded d;
+
+	decode_exts(x, &d);
+	if (d.ca)
 		return M2M_LINT_CA;
 	if (X509_get_ext_by_NID(x, NID_ext_key_usage, -1) >= 0)
 		return M2M_LINT_LDEVID;

@@ -963,6 +963,12 @@ static int fresh(int64_t this_update, int64_t next_update, int64_t at)
 	return this_update <= at && (next_update == 0 || next_update >= at);
 }
 
+static const char *crl_issuer(const struct crl *c, char *buf, size_t size)
+{
+	m2m_name_text(X509_CRL_get_issuer(c->crl), buf, size);
+	return buf;
+}
+
 /* What the CRLs of issuer say about x. */
 static void crl_status(struct m2m_verifier *v, X509 *x, X509 *issuer,
 		       struct rev *r)
@@ -1008,9 +1014,15 @@ static void crl_status(struct m2m_verifier *v, X509 *x, X509 *issuer,
 		if (!c->delta && (!full || c->number > full->number))
 			full = c;
 	}
+	if (!any && v->ncrls == 1)
+		note(r, "CRL '%.150s' is of '%.150s', not of '%.150s'",
+		     v->crls[0]->source, crl_issuer(v->crls[0], why, sizeof(why)),
+		     name);
+	else if (!any && v->ncrls)
+		note(r, "no CRL given is of '%.200s'", name);
 	if (!any || !full) {
 		if (any && !r->bad)
-			note(r, "no full CRL of '%s' verifies", name);
+			note(r, "no full CRL of '%.200s' verifies", name);
 		return;
 	}
 	for (i = 0; i < v->ncrls; i++) {
@@ -1170,7 +1182,7 @@ static void revocation(struct m2m_verifier *v, X509 *x, X509 *issuer,
 	crl_status(v, x, issuer, r);
 	if (r->status != M2M_REV_REVOKED)
 		ocsp_status(v, x, issuer, r);
-	if (r->status == M2M_REV_UNKNOWN && !r->note[0] && !r->bad) {
+	if (r->status == M2M_REV_UNKNOWN && !v->ncrls && !v->nocsps) {
 		char name[M2M_VERIFY_TEXT_MAX];
 
 		m2m_name_text(X509_get_subject_name(issuer), name, sizeof(name));
