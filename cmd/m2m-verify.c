@@ -526,7 +526,7 @@ static int feed_file(struct m2m_ctx *ctx, struct m2m_verify_pool *pool,
 
 	rc = m2m_certstream_open(ctx, path, NULL, M2M_CERT_MAX, &s);
 	if (rc != M2M_OK) {
-		cli_fail(ctx, rc, "cannot read '%s'", path);
+		cli_error("%s", m2m_ctx_detail(ctx));
 		return rc == M2M_ERR_NOMEM ? CLI_EXIT_SYSTEM : 1;
 	}
 	for (;;) {
@@ -881,7 +881,7 @@ static int lint_file(struct m2m_ctx *ctx, const char *path,
 
 	rc = m2m_certstream_open(ctx, path, NULL, M2M_CERT_MAX, &s);
 	if (rc != M2M_OK) {
-		cli_fail(ctx, rc, "cannot read '%s'", path);
+		cli_error("%s", m2m_ctx_detail(ctx));
 		return rc == M2M_ERR_NOMEM ? CLI_EXIT_SYSTEM : 1;
 	}
 	for (;;) {

@@ -479,14 +479,10 @@ enum m2m_err m2m_certstream_next(struct m2m_ctx *ctx, struct m2m_certstream *s,
 		return rc;
 	}
 	if (s->done) {
-		if (s->count == 0) {
-			if (s->mode == 'D')
-				return m2m_error(ctx, M2M_ERR_INVALID,
-						 "'%s' is empty", s->name);
+		if (s->count == 0)
 			return m2m_error(ctx, M2M_ERR_INVALID,
-					 "no %s in '%s' (no '-----BEGIN %s-----' line)",
-					 s->what, s->name, s->label);
-		}
+					 "no %s (no '-----BEGIN %s-----' line)",
+					 s->what, s->label);
 		return M2M_OK;
 	}
 	s->count++;

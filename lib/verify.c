@@ -762,7 +762,7 @@ enum m2m_err m2m_verifier_add_ocsp_mem(struct m2m_ctx *ctx,
 	status = OCSP_response_status(resp);
 	if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
 		rc = m2m_error(ctx, M2M_ERR_INVALID,
-			       "OCSP response '%s' is not successful: the responder said %s",
+			       "'%s' is not successful: the responder said %s",
 			       name, ocsp_status_text(status));
 		goto out;
 	}
@@ -776,7 +776,7 @@ enum m2m_err m2m_verifier_add_ocsp_mem(struct m2m_ctx *ctx,
 	o->bs = OCSP_response_get1_basic(resp);
 	if (!o->source || !o->bs) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
-				    "OCSP response '%s' holds no basic response",
+				    "'%s' holds no basic OCSP response",
 				    name);
 		goto out;
 	}

@@ -48,7 +48,8 @@ void m2m_certstream_free(struct m2m_certstream *s);
  * that says which object ("certificate 3: ...") and why, for a PEM block
  * cut short or not valid base64, an object larger than max, DER that is
  * not one definite-length SEQUENCE, bytes that are not an object, and a
- * stream that holds none at all; M2M_ERR_IO if reading fails.  After a
+ * stream that holds none at all (the details do not name the stream: the
+ * caller does); M2M_ERR_IO if reading fails.  After a
  * failure the stream is at its end.  Only the framing is checked: whether
  * the bytes are a valid certificate is the caller's business.
  */

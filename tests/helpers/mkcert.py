@@ -69,8 +69,17 @@ def run(args, data=None):
                           check=True).stdout
 
 
+def pem_der(path, label):
+    """The DER of the first PEM block of label in the file at path."""
+    text = open(path).read()
+    begin = '-----BEGIN %s-----' % label
+    body = text[text.index(begin) + len(begin):
+                text.index('-----END %s-----' % label)]
+    return base64.b64decode(''.join(body.split()))
+
+
 def cert_der(path):
-    return run(['openssl', 'x509', '-in', path, '-outform', 'DER'])
+    return pem_der(path, 'CERTIFICATE')
 
 
 def subject_of(der):
@@ -87,19 +96,27 @@ def subject_of(der):
 
 
 def ski_of(path):
-    text = run(['openssl', 'x509', '-in', path, '-noout', '-ext',
-                'subjectKeyIdentifier']).decode()
-    m = re.search(r'([0-9A-F]{2}(:[0-9A-F]{2})+)', text)
-    return bytes.fromhex(m.group(1).replace(':', '')) if m else None
+    """The keyIdentifier of the certificate's subjectKeyIdentifier."""
+    der = cert_der(path)
+    i = der.find(bytes.fromhex('0603551d0e'))      # OID 2.5.29.14
+    if i < 0:
+        return None
+    o = i + 5
+    if der[o] == 0x01:                              # critical
+        o = read_tlv(der, o)[3]
+    _, vs, _, _ = read_tlv(der, o)                  # extnValue
+    _, ks, ke, _ = read_tlv(der, vs)                # OCTET STRING
+    return der[ks:ke]
 
 
 def key_type(path):
-    text = run(['openssl', 'pkey', '-in', path, '-noout', '-text']).decode()
-    if 'ED25519' in text:
+    """p256, p384, rsa or ed25519, from a PKCS#8 private key's algorithm."""
+    der = pem_der(path, 'PRIVATE KEY')
+    if bytes.fromhex('06032b6570') in der[:20]:
         return 'ed25519'
-    if 'NIST CURVE: P-384' in text:
+    if bytes.fromhex('06052b81040022') in der[:40]:
         return 'p384'
-    if 'ASN1 OID' in text:
+    if bytes.fromhex('06082a8648ce3d030107') in der[:40]:
         return 'p256'
     return 'rsa'
 
@@ -196,7 +213,7 @@ def main():
     p.add_argument('--ku', default='digitalSignature')
     p.add_argument('--no-ku', action='store_true')
     p.add_argument('--ku-noncritical', action='store_true')
-    p.add_argument('--eku', help='clientAuth, serverAuth or both (comma)')
+    p.add_argument('--eku', help='clientAuth, serverAuth, OCSPSigning (comma)')
     p.add_argument('--no-aki', action='store_true')
     p.add_argument('--aki-critical', action='store_true')
     p.add_argument('--ski', action='store_true')
@@ -251,7 +268,8 @@ def main():
             exts.append(ext('2.5.29.15', key_usage(a.ku), True))
     if a.eku:
         ekus = {'clientAuth': '1.3.6.1.5.5.7.3.2',
-                'serverAuth': '1.3.6.1.5.5.7.3.1'}
+                'serverAuth': '1.3.6.1.5.5.7.3.1',
+                'OCSPSigning': '1.3.6.1.5.5.7.3.9'}
         exts.append(ext('2.5.29.37', seq(*[oid(ekus[e])
                                            for e in a.eku.split(',')])))
     if a.bc:
