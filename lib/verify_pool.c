@@ -43,6 +43,8 @@ struct m2m_verify_pool {
 	size_t nslots;
 	struct slot *slots;
 	uint64_t added, taken, out;	/* job numbers */
+	int waiting;			/* the caller waits for job waiting_for */
+	uint64_t waiting_for;
 	int stop;
 	enum m2m_err failed;		/* what fn returned, if not OK */
 };
@@ -84,7 +86,9 @@ static void *worker(void *arg)
 		run_job(ctx, p->v, s);
 		pthread_mutex_lock(&p->lock);
 		s->state = SLOT_DONE;
-		pthread_cond_broadcast(&p->done);
+		/* The caller waits for one job, not for each. */
+		if (p->waiting && s->job.seq == p->waiting_for)
+			pthread_cond_signal(&p->done);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -181,21 +185,32 @@ nomem:
 }
 
 /*
- * Hand finished jobs to fn, oldest first; with wait, until the oldest is
- * finished (or, with all, until every job is).  Called and returns with
- * p->lock held.
+ * Hand finished jobs to fn, oldest first, at least need of them (all there
+ * are if fewer), waiting for them if need be.  A wait is for the last job
+ * needed, or for the oldest if that one is done already, so that the
+ * caller wakes once per batch rather than once per job.  Called and
+ * returns with p->lock held.
  */
-static enum m2m_err drain(struct m2m_verify_pool *p, int wait, int all)
+static enum m2m_err drain(struct m2m_verify_pool *p, uint64_t need)
 {
 	struct slot *s;
+	uint64_t handed = 0, target;
 	enum m2m_err rc;
 
 	while (p->out < p->added && !p->failed) {
 		s = &p->slots[p->out % p->nslots];
 		if (s->state != SLOT_DONE) {
-			if (!wait)
+			if (handed >= need)
 				break;
+			target = p->out + (need - handed) - 1;
+			if (target >= p->added)
+				target = p->added - 1;
+			if (p->slots[target % p->nslots].state == SLOT_DONE)
+				target = p->out;
+			p->waiting = 1;
+			p->waiting_for = target;
 			pthread_cond_wait(&p->done, &p->lock);
+			p->waiting = 0;
 			continue;
 		}
 		/* The slot is the caller's until it is freed again. */
@@ -204,10 +219,9 @@ static enum m2m_err drain(struct m2m_verify_pool *p, int wait, int all)
 		pthread_mutex_lock(&p->lock);
 		s->state = SLOT_FREE;
 		p->out++;
+		handed++;
 		if (rc != M2M_OK)
 			p->failed = rc;
-		if (!all)
-			wait = 0;
 	}
 	return p->failed;
 }
@@ -227,7 +241,7 @@ enum m2m_err m2m_verify_pool_add(struct m2m_ctx *ctx, struct m2m_verify_pool *p,
 				 M2M_CERT_MAX);
 	pthread_mutex_lock(&p->lock);
 	if (p->added - p->out == p->nslots)
-		drain(p, 1, 0);
+		drain(p, p->nslots > 1 ? p->nslots / 2 : 1);
 	rc = p->failed;
 	pthread_mutex_unlock(&p->lock);
 	if (rc != M2M_OK)
@@ -255,7 +269,7 @@ enum m2m_err m2m_verify_pool_add(struct m2m_ctx *ctx, struct m2m_verify_pool *p,
 		s->state = SLOT_DONE;
 		p->added++;
 		pthread_mutex_lock(&p->lock);
-		rc = drain(p, 0, 0);
+		rc = drain(p, 0);
 		pthread_mutex_unlock(&p->lock);
 		return rc;
 	}
@@ -263,7 +277,7 @@ enum m2m_err m2m_verify_pool_add(struct m2m_ctx *ctx, struct m2m_verify_pool *p,
 	s->state = SLOT_WAITING;
 	p->added++;
 	pthread_cond_signal(&p->work);
-	rc = drain(p, 0, 0);
+	rc = drain(p, 0);
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
@@ -275,7 +289,7 @@ enum m2m_err m2m_verify_pool_finish(struct m2m_ctx *ctx,
 
 	(void)ctx;
 	pthread_mutex_lock(&p->lock);
-	rc = drain(p, 1, 1);
+	rc = drain(p, p->added - p->out);
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
