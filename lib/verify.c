@@ -1090,6 +1090,23 @@ static int fresh(int64_t this_update, int64_t next_update, int64_t at)
 	return this_update <= at && (next_update == 0 || next_update >= at);
 }
 
+/*
+ * The subject of x as text into buf, from what the verifier knows of its
+ * certificates when it can (printing a name costs more than looking it
+ * up: this is once per certificate verified).
+ */
+static const char *subject_text(const struct m2m_verifier *v, const X509 *x,
+				char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < v->nknown; i++)
+		if (v->known[i].x == x)
+			return v->known[i].subject;
+	m2m_name_text(X509_get_subject_name(x), buf, size);
+	return buf;
+}
+
 static const char *crl_issuer(const struct crl *c, char *buf, size_t size)
 {
 	m2m_name_text(X509_CRL_get_issuer(c->crl), buf, size);
@@ -1103,13 +1120,14 @@ static void crl_status(struct m2m_verifier *v, X509 *x, X509 *issuer,
 	const struct crl *full = NULL, *delta = NULL;
 	const struct crl_entry *e;
 	struct crl_entry key;
-	char why[256], t[32], name[M2M_VERIFY_TEXT_MAX];
+	char why[256], t[32], buf[M2M_VERIFY_TEXT_MAX];
+	const char *name;
 	size_t i;
 	int any = 0;
 
 	if (!serial_key(X509_get0_serialNumber(x), &key))
 		return;
-	m2m_name_text(X509_get_subject_name(issuer), name, sizeof(name));
+	name = subject_text(v, issuer, buf, sizeof(buf));
 	for (i = 0; i < v->ncrls; i++) {
 		struct crl *c = v->crls[i];
 
@@ -1209,13 +1227,12 @@ static void ocsp_status(struct m2m_verifier *v, X509 *x, X509 *issuer,
 			struct rev *r)
 {
 	const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
-	char why[256], name[M2M_VERIFY_TEXT_MAX];
+	char why[256];
 	size_t i;
 	int k, matched = 0;
 
 	if (!v->nocsps)
 		return;
-	m2m_name_text(X509_get_subject_name(issuer), name, sizeof(name));
 	for (i = 0; i < v->nocsps; i++) {
 		struct ocsp *o = v->ocsps[i];
 		struct ocsp_check oc = { o, v->at };
@@ -1310,10 +1327,10 @@ static void revocation(struct m2m_verifier *v, X509 *x, X509 *issuer,
 	if (r->status != M2M_REV_REVOKED)
 		ocsp_status(v, x, issuer, r);
 	if (r->status == M2M_REV_UNKNOWN && !v->ncrls && !v->nocsps) {
-		char name[M2M_VERIFY_TEXT_MAX];
+		char buf[M2M_VERIFY_TEXT_MAX];
 
-		m2m_name_text(X509_get_subject_name(issuer), name, sizeof(name));
-		note(r, "no CRL of '%s' and no OCSP response was given", name);
+		note(r, "no CRL of '%.400s' and no OCSP response was given",
+		     subject_text(v, issuer, buf, sizeof(buf)));
 	}
 }
 
