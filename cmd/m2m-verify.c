@@ -185,11 +185,20 @@ static int parse_time(const char *s, int64_t *out)
 	return *out > 0 ? 0 : -1;
 }
 
+/* --profile's argument (exits 2 if it is none). */
+static enum m2m_lint_profile profile_arg(const char *arg)
+{
+	int n = m2m_lint_profile_lookup(arg);
+
+	if (n < 0 || strcmp(arg, "auto") == 0)
+		cli_usage_error("--profile must be idevid, ldevid, ca or any, not '%s'",
+				arg);
+	return (enum m2m_lint_profile)n;
+}
+
 /* Take an option of VERIFY_OPTIONS or a technology; nonzero if it was one. */
 static int verify_opt(struct vopts *v, int opt, const char *arg)
 {
-	int n;
-
 	if (cli_tech_option(v->addr, OPT_TECH, opt, arg, &v->naddr))
 		return 1;
 	switch (opt) {
@@ -233,11 +242,7 @@ static int verify_opt(struct vopts *v, int opt, const char *arg)
 					arg);
 		return 1;
 	case OPT_PROFILE:
-		n = m2m_lint_profile_lookup(arg);
-		if (n < 0 || strcmp(arg, "auto") == 0)
-			cli_usage_error("--profile must be idevid, ldevid, ca or any, not '%s'",
-					arg);
-		v->o.profile = n;
+		v->o.profile = profile_arg(arg);
 		return 1;
 	case OPT_IGNORE_EXPIRY:
 		v->o.ignore_expiry = 1;
@@ -512,42 +517,44 @@ static enum m2m_err verified(void *arg, const struct m2m_verify_job *j)
 }
 
 /*
- * Every certificate of one file (or standard input) into the pool.
- * Returns 0, 1 if the file could not be read whole (reported), or an exit
- * status >= CLI_EXIT_SYSTEM if the run must stop.
+ * What is done with each certificate of the operands: 0 to go on, or an
+ * exit status >= CLI_EXIT_SYSTEM to stop the run.
  */
-static int feed_file(struct m2m_ctx *ctx, struct m2m_verify_pool *pool,
-		     const char *path)
+typedef int (*cert_fn)(void *arg, const uint8_t *der, size_t len,
+		       const char *source, uint64_t index);
+
+/*
+ * Every certificate of one file ("-": standard input) to fn.  Returns 0,
+ * 1 if the file could not be read whole (said on stderr), or fn's status.
+ */
+static int each_in_file(struct m2m_ctx *ctx, const char *path, cert_fn fn,
+			void *arg)
 {
 	struct m2m_certstream *s = NULL;
 	const uint8_t *der;
 	size_t len;
 	enum m2m_err rc;
+	int status = 0;
 
 	rc = m2m_certstream_open(ctx, path, NULL, M2M_CERT_MAX, &s);
 	if (rc != M2M_OK) {
 		cli_error("%s", m2m_ctx_detail(ctx));
 		return rc == M2M_ERR_NOMEM ? CLI_EXIT_SYSTEM : 1;
 	}
-	for (;;) {
+	while (!status) {
 		rc = m2m_certstream_next(ctx, s, &der, &len);
 		if (rc != M2M_OK) {
 			cli_fail(ctx, rc, "'%s'", m2m_certstream_name(s));
-			m2m_certstream_free(s);
-			return rc == M2M_ERR_NOMEM ? CLI_EXIT_SYSTEM : 1;
+			status = rc == M2M_ERR_NOMEM ? CLI_EXIT_SYSTEM : 1;
+			break;
 		}
 		if (!der)
 			break;
-		rc = m2m_verify_pool_add(ctx, pool, der, len,
-					 m2m_certstream_name(s),
-					 m2m_certstream_count(s));
-		if (rc != M2M_OK) {
-			m2m_certstream_free(s);
-			return cli_fail(ctx, rc, "cannot verify");
-		}
+		status = fn(arg, der, len, m2m_certstream_name(s),
+			    m2m_certstream_count(s));
 	}
 	m2m_certstream_free(s);
-	return 0;
+	return status;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -610,9 +617,13 @@ nomem:
 	return -1;
 }
 
-/* Feed an operand: a file, "-", or a directory of files. */
-static int feed_operand(struct m2m_ctx *ctx, struct m2m_verify_pool *pool,
-			const char *path, uint64_t *unreadable)
+/*
+ * Every certificate of an operand to fn: a file, "-", or the files of a
+ * directory.  Inputs that cannot be read are said on stderr and counted
+ * in *unreadable.  Returns 0, or fn's status that stopped the run.
+ */
+static int each_in_operand(struct m2m_ctx *ctx, const char *path, cert_fn fn,
+			   void *arg, uint64_t *unreadable)
 {
 	struct stat st;
 	char **files = NULL;
@@ -621,23 +632,21 @@ static int feed_operand(struct m2m_ctx *ctx, struct m2m_verify_pool *pool,
 
 	if (strcmp(path, "-") == 0 || stat(path, &st) < 0 ||
 	    !S_ISDIR(st.st_mode)) {
-		r = feed_file(ctx, pool, path);
+		r = each_in_file(ctx, path, fn, arg);
 		if (r == 1)
 			++*unreadable;
 		return r > 1 ? r : 0;
 	}
 	n = dir_files(path, &files);
-	if (n < 0) {
+	if (n <= 0) {
+		if (n == 0)
+			cli_error("'%s' holds no certificate file", path);
 		++*unreadable;
 		return 0;
 	}
-	if (n == 0) {
-		cli_error("'%s' holds no certificate file", path);
-		++*unreadable;
-	}
 	for (i = 0; i < n; i++) {
 		if (!status) {
-			r = feed_file(ctx, pool, files[i]);
+			r = each_in_file(ctx, files[i], fn, arg);
 			if (r == 1)
 				++*unreadable;
 			else if (r > 1)
@@ -647,6 +656,21 @@ static int feed_operand(struct m2m_ctx *ctx, struct m2m_verify_pool *pool,
 	}
 	free(files);
 	return status;
+}
+
+struct pool_feed {
+	struct m2m_ctx *ctx;
+	struct m2m_verify_pool *pool;
+};
+
+static int to_pool(void *arg, const uint8_t *der, size_t len,
+		   const char *source, uint64_t index)
+{
+	struct pool_feed *f = arg;
+	enum m2m_err rc = m2m_verify_pool_add(f->ctx, f->pool, der, len,
+					      source, index);
+
+	return rc == M2M_OK ? 0 : cli_fail(f->ctx, rc, "cannot verify");
 }
 
 struct ledger_feed {
@@ -720,6 +744,7 @@ static int cmd_verify(struct m2m_ctx *ctx, int argc, char **argv)
 	struct batch b;
 	struct m2m_verifier *ver = NULL;
 	struct m2m_verify_pool *pool = NULL;
+	struct pool_feed feed;
 	struct m2m_ca *ca = NULL;
 	const char *from_ledger = NULL;
 	char source[SHOWN_MAX];
@@ -766,8 +791,11 @@ static int cmd_verify(struct m2m_ctx *ctx, int argc, char **argv)
 	/* Results are many short lines: write them in large blocks. */
 	setvbuf(stdout, NULL, _IOFBF, 64 * 1024);
 	cli_progress_start(&b.pr, "certificates", 0);
+	feed.ctx = ctx;
+	feed.pool = pool;
 	for (i = 0; i < p.noperands && !status; i++)
-		status = feed_operand(ctx, pool, p.operands[i], &b.unreadable);
+		status = each_in_operand(ctx, p.operands[i], to_pool, &feed,
+					 &b.unreadable);
 	if (!status && ca) {
 		struct ledger_feed f = { ctx, pool, source, 0 };
 
@@ -867,51 +895,34 @@ static void lint_print(struct m2m_ctx *ctx, const char *source, uint64_t index,
 		       (size_t)(l->errors + l->warnings + l->notices) - l->n);
 }
 
-/* Lint every certificate of one file: 0, 1 unreadable, or a fatal status. */
-static int lint_file(struct m2m_ctx *ctx, const char *path,
-		     enum m2m_lint_profile profile, struct batch *b,
-		     struct m2m_lint_report *l)
+struct lint_run {
+	struct m2m_ctx *ctx;
+	enum m2m_lint_profile profile;
+	struct batch *b;
+	struct m2m_lint_report *l;
+};
+
+static int lint_one(void *arg, const uint8_t *der, size_t len,
+		    const char *source, uint64_t index)
 {
-	struct m2m_certstream *s = NULL;
-	const uint8_t *der;
-	size_t len;
+	struct lint_run *lr = arg;
 	char name[SHOWN_MAX];
 	enum m2m_err rc;
-	int status = 0;
 
-	rc = m2m_certstream_open(ctx, path, NULL, M2M_CERT_MAX, &s);
+	rc = m2m_lint_der(lr->ctx, der, len, lr->profile, lr->l);
 	if (rc != M2M_OK) {
-		cli_error("%s", m2m_ctx_detail(ctx));
-		return rc == M2M_ERR_NOMEM ? CLI_EXIT_SYSTEM : 1;
+		cli_fail(lr->ctx, rc, "'%s'",
+			 item_name(source, index, name, sizeof(name)));
+		lr->b->unreadable++;
+		return 0;
 	}
-	for (;;) {
-		rc = m2m_certstream_next(ctx, s, &der, &len);
-		if (rc != M2M_OK) {
-			cli_fail(ctx, rc, "'%s'", m2m_certstream_name(s));
-			status = rc == M2M_ERR_NOMEM ? CLI_EXIT_SYSTEM : 1;
-			break;
-		}
-		if (!der)
-			break;
-		rc = m2m_lint_der(ctx, der, len, profile, l);
-		if (rc != M2M_OK) {
-			cli_fail(ctx, rc, "'%s'",
-				 item_name(m2m_certstream_name(s),
-					   m2m_certstream_count(s), name,
-					   sizeof(name)));
-			b->unreadable++;
-			continue;
-		}
-		b->certs++;
-		if (l->errors)
-			b->failed++;
-		else
-			b->ok++;
-		lint_print(ctx, m2m_certstream_name(s), m2m_certstream_count(s),
-			   l, b->json);
-	}
-	m2m_certstream_free(s);
-	return status;
+	lr->b->certs++;
+	if (lr->l->errors)
+		lr->b->failed++;
+	else
+		lr->b->ok++;
+	lint_print(lr->ctx, source, index, lr->l, lr->b->json);
+	return 0;
 }
 
 static int cmd_lint(struct m2m_ctx *ctx, int argc, char **argv)
@@ -920,10 +931,8 @@ static int cmd_lint(struct m2m_ctx *ctx, int argc, char **argv)
 	struct batch b;
 	struct m2m_lint_report *l = NULL;
 	enum m2m_lint_profile profile = M2M_LINT_AUTO;
-	struct stat st;
-	char **files;
-	long nf, k;
-	int opt, i, list = 0, r, status = 0;
+	struct lint_run run;
+	int opt, i, list = 0, status = 0;
 
 	memset(&b, 0, sizeof(b));
 	b.ctx = ctx;
@@ -934,11 +943,7 @@ static int cmd_lint(struct m2m_ctx *ctx, int argc, char **argv)
 		} else if (opt == OPT_LIST) {
 			list = 1;
 		} else if (opt == OPT_PROFILE) {
-			r = m2m_lint_profile_lookup(p.optarg);
-			if (r < 0 || strcmp(p.optarg, "auto") == 0)
-				cli_usage_error("--profile must be idevid, ldevid, ca or any, not '%s'",
-						p.optarg);
-			profile = r;
+			profile = profile_arg(p.optarg);
 		}
 	}
 	if (list) {
@@ -955,37 +960,13 @@ static int cmd_lint(struct m2m_ctx *ctx, int argc, char **argv)
 		cli_parser_release(&p);
 		return CLI_EXIT_SYSTEM;
 	}
-	for (i = 0; i < p.noperands && !status; i++) {
-		const char *path = p.operands[i];
-
-		if (strcmp(path, "-") == 0 || stat(path, &st) < 0 ||
-		    !S_ISDIR(st.st_mode)) {
-			r = lint_file(ctx, path, profile, &b, l);
-			if (r == 1)
-				b.unreadable++;
-			else
-				status = r;
-			continue;
-		}
-		nf = dir_files(path, &files);
-		if (nf <= 0) {
-			if (nf == 0)
-				cli_error("'%s' holds no certificate file", path);
-			b.unreadable++;
-			continue;
-		}
-		for (k = 0; k < nf; k++) {
-			if (!status) {
-				r = lint_file(ctx, files[k], profile, &b, l);
-				if (r == 1)
-					b.unreadable++;
-				else
-					status = r;
-			}
-			free(files[k]);
-		}
-		free(files);
-	}
+	run.ctx = ctx;
+	run.profile = profile;
+	run.b = &b;
+	run.l = l;
+	for (i = 0; i < p.noperands && !status; i++)
+		status = each_in_operand(ctx, p.operands[i], lint_one, &run,
+					 &b.unreadable);
 	if (!status) {
 		if (b.certs + b.unreadable > 1 || b.unreadable)
 			summary(&b);

@@ -166,18 +166,8 @@ static enum m2m_err record_one(struct check *c, const struct m2m_cert_record *r,
 	lr = malloc(sizeof(*lr));
 	if (!lr)
 		return m2m_error(c->ctx, M2M_ERR_NOMEM, "out of memory");
-	{
-		unsigned char *der = NULL;
-		int len = i2d_X509(x, &der);
-
-		if (len <= 0) {
-			free(lr);
-			return m2m_error_ossl(c->ctx, M2M_ERR_CRYPTO,
-					      "cannot encode a certificate");
-		}
-		m2m_lint_x509(c->ctx, x, der, (size_t)len, prof, lr);
-		OPENSSL_free(der);
-	}
+	/* x was parsed from r->der, nothing after it. */
+	m2m_lint_x509(c->ctx, x, r->der, r->der_len, prof, lr);
 	f = m2m_lint_first(lr, M2M_LINT_ERROR);
 	if (f) {
 		rc = bad(c, "it does not fit its profile %s: %s: %s",
