@@ -577,3 +577,39 @@ int cli_main(const char *name, const char *about,
 	m2m_ctx_free(ctx);
 	return status;
 }
+
+/* ---- device addresses ------------------------------------------------------------ */
+
+int cli_tech_option(const char *addr[M2M_TECH_COUNT], int base, int opt,
+		    const char *arg, int *count)
+{
+	int t;
+
+	if (opt < base || opt >= base + M2M_TECH_COUNT)
+		return 0;
+	t = opt - base;
+	if (addr[t])
+		cli_usage_error("option '--%s' given twice", m2m_tech_name(t));
+	addr[t] = arg;
+	if (count)
+		(*count)++;
+	return 1;
+}
+
+int cli_tech_ppid(struct m2m_ctx *ctx, const char *const addr[M2M_TECH_COUNT],
+		  struct m2m_ppid *ppid)
+{
+	enum m2m_err rc;
+	int t;
+
+	m2m_ppid_init(ppid);
+	for (t = 0; t < M2M_TECH_COUNT; t++) {
+		if (!addr[t])
+			continue;
+		rc = m2m_ppid_set_text(ctx, ppid, t, addr[t], strlen(addr[t]));
+		if (rc != M2M_OK)
+			return cli_fail(ctx, rc, "invalid --%s address",
+					m2m_tech_name(t));
+	}
+	return 0;
+}

@@ -212,4 +212,19 @@ void cli_progress_end(struct cli_progress *pr, uint64_t done,
 	{ (base) + 7, "nfc", 0, "UID", "NFC UID (4, 7 or 10 bytes), 04:A2:3B:1C:5D:6E:80" }, \
 	{ (base) + 8, "ieee802154", 0, "EUI64", "IEEE 802.15.4 EUI-64, 00:12:4B:00:00:00:00:01" }
 
+/*
+ * Take opt if it is one of CLI_TECH_OPTIONS(base): its address arg goes
+ * into addr[technology], and *count (may be NULL) counts it.  A technology
+ * given twice is a usage error (exit 2).  Returns 1 if opt was one, else 0.
+ */
+int cli_tech_option(const char *addr[M2M_TECH_COUNT], int base, int opt,
+		    const char *arg, int *count);
+
+/*
+ * Build *ppid from the addresses in addr[] (NULL: absent).  Returns 0, or
+ * the exit status after printing "PROG: invalid --TECH address: DETAIL".
+ */
+int cli_tech_ppid(struct m2m_ctx *ctx, const char *const addr[M2M_TECH_COUNT],
+		  struct m2m_ppid *ppid);
+
 #endif

@@ -372,7 +372,7 @@ static int cmd_encode(struct m2m_ctx *ctx, int argc, char **argv)
 	struct m2m_ppid ppid;
 	char hex[M2M_PPID_HEX_MAX];
 	enum m2m_err rc;
-	int json = 0, ntech = 0, opt, t;
+	int json = 0, ntech = 0, opt, status;
 
 	cli_parser_init(&p, &idgen, argc, argv, 1);
 	while ((opt = cli_next(&p)) != CLI_DONE) {
@@ -382,13 +382,8 @@ static int cmd_encode(struct m2m_ctx *ctx, int argc, char **argv)
 			if (batch)
 				cli_usage_error("option '--batch' given twice");
 			batch = p.optarg;
-		} else if (opt >= OPT_TECH && opt < OPT_TECH + M2M_TECH_COUNT) {
-			t = opt - OPT_TECH;
-			if (addr[t])
-				cli_usage_error("option '--%s' given twice",
-						m2m_tech_name(t));
-			addr[t] = p.optarg;
-			ntech++;
+		} else {
+			cli_tech_option(addr, OPT_TECH, opt, p.optarg, &ntech);
 		}
 	}
 	if (p.noperands)
@@ -401,15 +396,9 @@ static int cmd_encode(struct m2m_ctx *ctx, int argc, char **argv)
 	if (!ntech)
 		cli_usage_error("no address given: name at least one technology, e.g. --wifi 3C:71:BF:4A:0B:2E");
 
-	m2m_ppid_init(&ppid);
-	for (t = 0; t < M2M_TECH_COUNT; t++) {
-		if (!addr[t])
-			continue;
-		rc = m2m_ppid_set_text(ctx, &ppid, t, addr[t], strlen(addr[t]));
-		if (rc != M2M_OK)
-			return cli_fail(ctx, rc, "invalid --%s address",
-					m2m_tech_name(t));
-	}
+	status = cli_tech_ppid(ctx, addr, &ppid);
+	if (status)
+		return status;
 	if (json) {
 		print_ppid(ctx, &ppid, 1);
 	} else {

@@ -463,6 +463,46 @@ enum m2m_err m2m_ledger_add_crl(struct m2m_ctx *ctx, struct m2m_ledger *l,
 	return l->ops->add_crl(ctx, l, number, this_update, der, der_len);
 }
 
+struct crl_walk {
+	struct m2m_ctx *ctx;
+	enum m2m_err (*fn)(void *arg, const struct m2m_crl_record *);
+	void *arg;
+};
+
+static enum m2m_err walk_crl(void *arg, const struct m2m_crl_record *r)
+{
+	struct crl_walk *w = arg;
+	enum m2m_err rc;
+
+	m2m_ctx_clear_error(w->ctx);
+	rc = w->fn(w->arg, r);
+	if (rc != M2M_OK && m2m_ctx_error(w->ctx) == M2M_OK)
+		m2m_error(w->ctx, rc, "the walk over the ledger was stopped by its caller");
+	return rc;
+}
+
+enum m2m_err m2m_ledger_crl_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				 enum m2m_err (*fn)(void *arg,
+						    const struct m2m_crl_record *),
+				 void *arg)
+{
+	struct crl_walk w = { ctx, fn, arg };
+	enum m2m_err rc = ready(ctx, l, "cannot list the CRLs", 0);
+
+	if (rc != M2M_OK)
+		return rc;
+	if (!fn)
+		return m2m_error(ctx, M2M_ERR_USAGE,
+				 "cannot list the CRLs: no function");
+	if (!l->ops->crl_list)
+		return m2m_error(ctx, M2M_ERR_UNSUPPORTED,
+				 "this ledger's back-end cannot list its CRLs");
+	l->walking = 1;
+	rc = l->ops->crl_list(ctx, l, walk_crl, &w);
+	l->walking = 0;
+	return rc;
+}
+
 /* ---- the audit log ------------------------------------------------------ */
 
 static void be_put(uint8_t *p, uint64_t v, int n)

@@ -208,6 +208,26 @@ enum m2m_err m2m_ledger_add_crl(struct m2m_ctx *ctx, struct m2m_ledger *l,
 				uint64_t number, int64_t this_update,
 				const uint8_t *der, size_t der_len);
 
+/* One CRL as recorded.  Borrowed from the ledger during a walk. */
+struct m2m_crl_record {
+	uint64_t number;
+	int64_t this_update;
+	const uint8_t *der;	/* NULL for a number taken but never used */
+	size_t der_len;
+};
+
+/*
+ * Call fn for each CRL number taken, in ascending order, in constant
+ * memory; the record is valid during the call only, and fn must not call
+ * functions on this ledger.  A non-OK return from fn stops the walk and
+ * is returned, as for m2m_ledger_list().  M2M_ERR_UNSUPPORTED if the
+ * ledger's back-end cannot list CRLs.
+ */
+enum m2m_err m2m_ledger_crl_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				 enum m2m_err (*fn)(void *arg,
+						    const struct m2m_crl_record *),
+				 void *arg);
+
 /* ---- the audit log ------------------------------------------------------ */
 
 /*

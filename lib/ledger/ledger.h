@@ -116,6 +116,15 @@ struct m2m_ledger_ops {
 	enum m2m_err (*add_crl)(struct m2m_ctx *ctx, struct m2m_ledger *l,
 				uint64_t number, int64_t this_update,
 				const uint8_t *der, size_t der_len);
+	/*
+	 * Call fn for each CRL number reserved, ascending, in constant
+	 * memory; fn's first non-OK code is returned unchanged.  May be NULL
+	 * (m2m_ledger_crl_list() is then M2M_ERR_UNSUPPORTED).
+	 */
+	enum m2m_err (*crl_list)(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				 enum m2m_err (*fn)(void *arg,
+					const struct m2m_crl_record *),
+				 void *arg);
 
 	/*
 	 * The audit log.  audit_last gives the highest seq and its hash (0

@@ -85,7 +85,7 @@ static const char schema_sql[] =
 enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
 	ST_ADD, ST_GET, ST_FIND, ST_FIND_DEVICE, ST_REVOKE,
-	ST_CRL_NEXT, ST_CRL_ADD, ST_CRL_GET,
+	ST_CRL_NEXT, ST_CRL_ADD, ST_CRL_GET, ST_CRL_LIST,
 	ST_AUDIT_LAST, ST_AUDIT_ADD, ST_AUDIT_LIST,
 	ST_COUNT
 };
@@ -110,6 +110,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CRL_ADD] = "UPDATE crls SET this_update = ?2, der = ?3 "
 		"WHERE number = ?1 AND der IS NULL",
 	[ST_CRL_GET] = "SELECT der IS NOT NULL FROM crls WHERE number = ?1",
+	[ST_CRL_LIST] = "SELECT number, this_update, der FROM crls "
+		"ORDER BY number",
 	[ST_AUDIT_LAST] = "SELECT seq, hash FROM audit "
 		"ORDER BY seq DESC LIMIT 1",
 	[ST_AUDIT_ADD] = "INSERT INTO audit (seq, time, op, detail, "
@@ -1110,6 +1112,40 @@ static enum m2m_err sq_audit_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
 	return rc;
 }
 
+static enum m2m_err sq_crl_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				enum m2m_err (*fn)(void *arg,
+					const struct m2m_crl_record *),
+				void *arg)
+{
+	struct sq *s = sq_of(l);
+	sqlite3_stmt *st = s->st[ST_CRL_LIST];
+	struct m2m_crl_record rec;
+	enum m2m_err rc = M2M_OK;
+	int r;
+
+	for (;;) {
+		r = sqlite3_step(st);
+		if (r == SQLITE_DONE)
+			break;
+		if (r != SQLITE_ROW) {
+			rc = sq_error(ctx, s, r, "list the CRLs");
+			break;
+		}
+		memset(&rec, 0, sizeof(rec));
+		rec.number = (uint64_t)sqlite3_column_int64(st, 0);
+		rec.this_update = sqlite3_column_int64(st, 1);
+		if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+			rec.der = sqlite3_column_blob(st, 2);
+			rec.der_len = (size_t)sqlite3_column_bytes(st, 2);
+		}
+		rc = fn(arg, &rec);
+		if (rc != M2M_OK)
+			break;
+	}
+	sq_done(st);
+	return rc;
+}
+
 const struct m2m_ledger_ops m2m_ledger_sqlite_ops = {
 	.open = sq_open,
 	.close = sq_close,
@@ -1124,6 +1160,7 @@ const struct m2m_ledger_ops m2m_ledger_sqlite_ops = {
 	.list = sq_list,
 	.next_crl_number = sq_next_crl_number,
 	.add_crl = sq_add_crl,
+	.crl_list = sq_crl_list,
 	.audit_append = sq_audit_append,
 	.audit_last = sq_audit_last,
 	.audit_list = sq_audit_list,
