@@ -14,6 +14,20 @@
 # shellcheck disable=SC2154,SC2030,SC2031
 
 load 'helpers/common'
+load 'helpers/postgres'
+
+# Every test runs on both ledgers: tests/m2m-ca-postgresql.bats is this
+# file (a symbolic link), and run as that, every CA the tests make without
+# --ledger keeps its ledger in a schema of its own on a throwaway
+# PostgreSQL cluster (see pg_m2m_ca below).  A test that looks at the ledger
+# itself asks ledger_of and ledger_sql.
+LEDGER=sqlite
+case $BATS_TEST_FILENAME in
+*-postgresql.bats)
+	LEDGER=postgresql
+	BATS_TEST_NAME_PREFIX='[postgresql] '
+	;;
+esac
 
 # The idevid profile's device model OID, and its DER (tag, length, value)
 # in the upper-case hex openssl asn1parse prints.
@@ -40,6 +54,13 @@ SAN_V1=3025A02306082B06010505070804A0173015${HW_DER}0407${V1^^}
 setup_file() {
 	export BATS_NO_PARALLELIZE_WITHIN_FILE=true
 	cd "$BATS_FILE_TMPDIR" || return 1
+	if [ $LEDGER = postgresql ]; then
+		# Without the server every test skips (in setup).
+		pg_available || return 0
+		pg_start || return 1
+		pg_m2m_ca || return 1
+		PATH=$BATS_FILE_TMPDIR/pgbin:$PATH
+	fi
 	m2m-ca init root --subject 'C=DE,O=Example,CN=Root' > root.out
 	m2m-ca init factory --parent root --hw-type "$HW" \
 		--device-subject "$DEVICE_SUBJECT" > factory.out
@@ -68,10 +89,82 @@ open(sys.argv[2], "wb").write(d)' ec.der badsig.der
 		--serial SN-1 --out x.pem
 }
 
+teardown_file() {
+	if [ $LEDGER = postgresql ]; then
+		pg_stop
+	fi
+}
+
 setup() {
+	if [ $LEDGER = postgresql ] && [ -z "${M2M_PG_HOST-}" ]; then
+		skip 'the PostgreSQL server is not installed (scripts/install-deps)'
+	fi
+	if [ $LEDGER = postgresql ]; then
+		PATH=$BATS_FILE_TMPDIR/pgbin:$PATH
+	fi
 	F=$BATS_FILE_TMPDIR
 	unset M2M_CA
 	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+# On PostgreSQL, m2m-ca is a script first on PATH that gives 'm2m-ca init'
+# without --ledger one: a schema of its own (caN) in the database m2m,
+# made beforehand, many at once, for speed.  It execs the tool, so that a
+# test's $! is the tool's own process.
+PG_SCHEMAS=300
+pg_m2m_ca() {
+	local i sql=
+
+	pg_newdb m2m || return 1
+	for ((i = 1; i <= PG_SCHEMAS; i++)); do
+		sql+="CREATE SCHEMA ca$i;"
+	done
+	pg_sql m2m "$sql" || return 1
+	mkdir -p "$BATS_FILE_TMPDIR/pgbin" || return 1
+	cat > "$BATS_FILE_TMPDIR/pgbin/m2m-ca" <<-EOF || return 1
+	#!/bin/bash
+	if [ "\${1-}" = init ]; then
+		for a; do
+			case \$a in --ledger | --ledger=*) exec "$BUILD/bin/m2m-ca" "\$@" ;; esac
+		done
+		exec 9>> "$BATS_FILE_TMPDIR/schemas"
+		flock 9
+		n=\$(( \$(wc -l < "$BATS_FILE_TMPDIR/schemas") + 1 ))
+		echo "\$n" >&9
+		exec 9>&-
+		if [ "\$n" -gt $PG_SCHEMAS ]; then
+			"$M2M_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -c "CREATE SCHEMA ca\$n" \\
+				"host=$M2M_PG_HOST user=m2m dbname=m2m" || exit 99
+		fi
+		exec "$BUILD/bin/m2m-ca" "\$@" --ledger "$(pg_uri m2m)&options=-csearch_path%3Dca\$n"
+	fi
+	exec "$BUILD/bin/m2m-ca" "\$@"
+	EOF
+	chmod +x "$BATS_FILE_TMPDIR/pgbin/m2m-ca"
+}
+
+# ledger_of CA: the ledger location in CA's ca.conf.
+ledger_of() {
+	sed -n 's/^ledger = //p' "$1/ca.conf"
+}
+
+# ledger_sql CA SQL: run SQL in CA's ledger behind the tool's back; print
+# how many rows it changed.
+ledger_sql() {
+	local loc
+	loc=$(ledger_of "$1")
+	case $loc in
+	postgresql://*)
+		"$M2M_PG_BIN/psql" -X -v ON_ERROR_STOP=1 -d "$loc" -c "$2" |
+			awk '{ print $NF }'
+		;;
+	*)
+		python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+print(db.execute(sys.argv[2]).rowcount)
+db.commit()' "$1/$loc" "$2"
+		;;
+	esac
 }
 
 # ---- helpers -----------------------------------------------------------------
@@ -333,13 +426,19 @@ SUBCOMMANDS='init issue revoke crl ocsp list show export profile audit'
 @test "init: a root CA, its output line, files and modes" {
 	run --separate-stderr m2m-ca init r --subject 'C=DE,O=Example,CN=Root'
 	assert_ok "root CA 'CN=Root,O=Example,C=DE' created in r"
-	assert_equal "$(cd r && echo *)" 'ca.conf ca.crt ca.key chain.pem ledger.db'
-	assert_equal "$(stat -c %a r r/ca.key r/ledger.db)" $'700\n600\n600'
+	if [ $LEDGER = sqlite ]; then
+		assert_equal "$(cd r && echo *)" 'ca.conf ca.crt ca.key chain.pem ledger.db'
+		assert_equal "$(stat -c %a r r/ca.key r/ledger.db)" $'700\n600\n600'
+		grep -qx 'ledger = ledger.db' r/ca.conf
+	else
+		assert_equal "$(cd r && echo *)" 'ca.conf ca.crt ca.key chain.pem'
+		assert_equal "$(stat -c %a r r/ca.key)" $'700\n600'
+		grep -qx "ledger = postgresql:///m2m?host=$M2M_PG_HOST&user=m2m&options=-csearch_path%3Dca[0-9]*" r/ca.conf
+	fi
 	assert_equal "$(stat -c %a r/ca.crt r/ca.conf r/chain.pem)" $'644\n644\n644'
 	assert_equal "$(head -n 1 r/ca.key)" '-----BEGIN PRIVATE KEY-----'
 	[ ! -s r/chain.pem ]
 	grep -qx 'key = ca.key' r/ca.conf
-	grep -qx 'ledger = ledger.db' r/ca.conf
 	run openssl x509 -in r/ca.crt -noout -subject -issuer
 	assert_output $'subject=C = DE, O = Example, CN = Root\nissuer=C = DE, O = Example, CN = Root'
 	# The ledger holds no certificate, and the audit log its "init".
@@ -1307,7 +1406,7 @@ $new idevid  valid   9999-12-31T23:59:59Z SN-1 $V1"
 @test "issue: a damaged CA directory (ca.conf, ca.crt, ca.key, ledger), exit 3" {
 	cp -a "$F/factory" conf
 	echo 'garbage line' >> conf/ca.conf
-	local n
+	local n uri
 	n=$(wc -l < conf/ca.conf)
 	run --separate-stderr m2m-ca issue --ca conf --csr "$F/ec.csr" --ppid 023c71bf4a0b99 --out out.pem
 	assert_error 3 "m2m-ca: cannot open the CA: 'conf/ca.conf': line $n: expected 'key = value', '[section]', a comment or a blank line, not 'garbage line'"
@@ -1336,15 +1435,34 @@ $new idevid  valid   9999-12-31T23:59:59Z SN-1 $V1"
 	assert_error 3 "m2m-ca: cannot open the CA: cannot open 'nokey/ca.key': No such file or directory"
 
 	cp -a "$F/factory" noledger
-	rm noledger/ledger.db
-	run --separate-stderr m2m-ca issue --ca noledger --csr "$F/ec.csr" --ppid 023c71bf4a0b99 --out out.pem
-	assert_error 3 "m2m-ca: cannot open the CA: CA directory 'noledger' is damaged: no ledger at 'noledger/ledger.db'"
-	assert_file_not_exists noledger/ledger.db
+	if [ $LEDGER = sqlite ]; then
+		rm noledger/ledger.db
+		run --separate-stderr m2m-ca issue --ca noledger --csr "$F/ec.csr" --ppid 023c71bf4a0b99 --out out.pem
+		assert_error 3 "m2m-ca: cannot open the CA: CA directory 'noledger' is damaged: no ledger at 'noledger/ledger.db'"
+		assert_file_not_exists noledger/ledger.db
+	else
+		# A database that holds no ledger.
+		pg_newdb noledger
+		uri=$(pg_uri noledger)
+		sed -i "s|^ledger = .*|ledger = ${uri//&/\\&}|" noledger/ca.conf
+		run --separate-stderr m2m-ca issue --ca noledger --csr "$F/ec.csr" --ppid 023c71bf4a0b99 --out out.pem
+		assert_error 3 "m2m-ca: cannot open the CA: CA directory 'noledger' is damaged: no ledger in '$(pg_uri noledger)'"
+		assert_equal "$(pg_sql noledger "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 0
+	fi
 
 	cp -a "$F/factory" badledger
-	echo junk > badledger/ledger.db
-	run --separate-stderr m2m-ca list --ca badledger
-	assert_error 3 "m2m-ca: cannot open the CA: 'badledger/ledger.db' is not an m2m ledger"
+	if [ $LEDGER = sqlite ]; then
+		echo junk > badledger/ledger.db
+		run --separate-stderr m2m-ca list --ca badledger
+		assert_error 3 "m2m-ca: cannot open the CA: 'badledger/ledger.db' is not an m2m ledger"
+	else
+		pg_newdb badledger
+		pg_sql badledger 'CREATE TABLE certs (junk text)'
+		uri=$(pg_uri badledger)
+		sed -i "s|^ledger = .*|ledger = ${uri//&/\\&}|" badledger/ca.conf
+		run --separate-stderr m2m-ca list --ca badledger
+		assert_error 3 "m2m-ca: cannot open the CA: '$(pg_uri badledger)' is not an m2m ledger (it has tables of the ledger's names, but no m2m_schema)"
+	fi
 	assert_file_not_exists out.pem
 }
 
@@ -2237,6 +2355,7 @@ not after: 9999-12-31T23:59:59Z"
 }
 
 @test "--ledger on the command line is relative to the working directory" {
+	[ $LEDGER = sqlite ] || skip 'a relative path is a SQLite ledger'
 	new_ca ca
 	m2m-ca issue --ca ca --csr "$F/ec.csr" --ppid "$V1" --out a.pem
 	run --separate-stderr m2m-ca list --ca ca --ledger ca/ledger.db
@@ -2256,12 +2375,12 @@ not after: 9999-12-31T23:59:59Z"
 
 @test "profile show: ca.conf in its canonical form, or one profile's section" {
 	run --separate-stderr m2m-ca profile show --ca "$F/factory"
-	assert_ok - <<-'EOF'
+	assert_ok - <<-EOF
 	# Settings and certificate profiles of this CA, managed by 'm2m-ca profile set'.
 
 	[ca]
 	key = ca.key
-	ledger = ledger.db
+	ledger = $(ledger_of "$F/factory")
 	crl-validity = 7d
 
 	[idevid]
@@ -2319,7 +2438,7 @@ not after: 9999-12-31T23:59:59Z"
 	run --separate-stderr m2m-ca profile show --ca "$F/factory" idevid --json
 	assert_ok "$idevid"
 	run --separate-stderr m2m-ca profile show --ca "$F/factory" --json
-	assert_ok "{\"key\":\"ca.key\",\"ledger\":\"ledger.db\",\"crl-validity-days\":7,\"profiles\":[$idevid,$ldevid]}"
+	assert_ok "{\"key\":\"ca.key\",\"ledger\":\"$(ledger_of "$F/factory")\",\"crl-validity-days\":7,\"profiles\":[$idevid,$ldevid]}"
 	printf '%s\n' "$output" | json_lines
 	run --separate-stderr m2m-ca profile show --ca "$F/factory" nope
 	assert_error 3 "m2m-ca: no profile 'nope' in '$F/factory'"
@@ -2425,12 +2544,7 @@ not after: 9999-12-31T23:59:59Z"
 	run --separate-stderr m2m-ca audit --ca ca --verify --json
 	assert_ok '{"intact":true,"entries":4}'
 	# Entry 3 (the revocation) now says another reason.
-	python3 -c 'import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-n = db.execute("UPDATE audit SET detail = replace(detail, ?, ?) WHERE seq = 3",
-               ("keyCompromise", "superseded")).rowcount
-assert n == 1
-db.commit()' ca/ledger.db
+	assert_equal "$(ledger_sql ca "UPDATE audit SET detail = replace(detail, 'keyCompromise', 'superseded') WHERE seq = 3")" 1
 	run --separate-stderr m2m-ca audit --ca ca --verify
 	assert_error 1 "m2m-ca: audit log of 'ca' is not intact: audit log: entry 3: hash does not match its contents"
 	run --separate-stderr m2m-ca audit --ca ca --verify --json
@@ -2448,10 +2562,7 @@ db.commit()' ca/ledger.db
 	new_ca ca
 	m2m-ca issue --ca ca --csr "$F/ec.csr" --ppid "$V1" --out a.pem
 	m2m-ca issue --ca ca --csr "$F/ec.csr" --ppid 023c71bf4a0b2e --out b.pem
-	python3 -c 'import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-db.execute("DELETE FROM audit WHERE seq = 2")
-db.commit()' ca/ledger.db
+	assert_equal "$(ledger_sql ca 'DELETE FROM audit WHERE seq = 2')" 1
 	run --separate-stderr m2m-ca audit --ca ca --verify
 	assert_failure 1
 	assert_output ''

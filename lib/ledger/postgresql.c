@@ -448,19 +448,25 @@ static enum m2m_err pg_idle(struct m2m_ctx *ctx, struct pg *s,
 	return pg_drain(ctx, s, what, NULL);
 }
 
+/* Every statement, in one round trip. */
 static enum m2m_err pg_prepare(struct m2m_ctx *ctx, struct pg *s)
 {
+	static const char what[] = "prepare the ledger's statements";
 	char name[16];
-	enum m2m_err rc = M2M_OK;
 	int i;
 
-	for (i = 0; i < ST_COUNT && rc == M2M_OK; i++)
-		rc = pg_check(ctx, s, PQprepare(s->conn, stmt_name(i, name),
-						stmts[i].sql, stmts[i].n,
-						stmts[i].types),
-			      "prepare the ledger's statements");
 	s->list_ready = 0;
-	return rc;
+	if (!PQenterPipelineMode(s->conn))
+		return pg_fail(ctx, s, NULL, what);
+	for (i = 0; i < ST_COUNT; i++) {
+		if (!PQsendPrepare(s->conn, stmt_name(i, name), stmts[i].sql,
+				   stmts[i].n, stmts[i].types)) {
+			s->broken = 1;
+			return pg_fail(ctx, s, NULL, what);
+		}
+		s->piped++;
+	}
+	return pg_drain(ctx, s, what, NULL);
 }
 
 /*
