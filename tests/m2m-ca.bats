@@ -148,6 +148,28 @@ ledger_of() {
 	sed -n 's/^ledger = //p' "$1/ca.conf"
 }
 
+# ledger_loc CA: the location of CA's ledger as the tool names it (a
+# relative path resolved against CA).
+ledger_loc() {
+	local loc
+	loc=$(ledger_of "$1")
+	case $loc in
+	/* | *://*) printf '%s\n' "$loc" ;;
+	*) printf '%s/%s\n' "$1" "$loc" ;;
+	esac
+}
+
+# new_ledger NAME: a location where no ledger is yet, on the back-end the
+# tests run on: NAME.db here, or a new database.
+new_ledger() {
+	if [ $LEDGER = postgresql ]; then
+		pg_newdb "t${BATS_TEST_NUMBER}_$1" || return 1
+		pg_uri "t${BATS_TEST_NUMBER}_$1"
+	else
+		printf '%s.db\n' "$1"
+	fi
+}
+
 # ledger_sql CA SQL: run SQL in CA's ledger behind the tool's back; print
 # how many rows it changed.
 ledger_sql() {
@@ -333,7 +355,7 @@ issue_refused() {
 
 # ---- --help and --version ------------------------------------------------------
 
-SUBCOMMANDS='init issue revoke crl ocsp list show export profile audit'
+SUBCOMMANDS='init issue revoke crl ocsp list show export profile audit ledger'
 
 @test "--help prints every subcommand's usage lines and exits 0" {
 	run --separate-stderr m2m-ca --help
@@ -1446,7 +1468,7 @@ $new idevid  valid   9999-12-31T23:59:59Z SN-1 $V1"
 		uri=$(pg_uri noledger)
 		sed -i "s|^ledger = .*|ledger = ${uri//&/\\&}|" noledger/ca.conf
 		run --separate-stderr m2m-ca issue --ca noledger --csr "$F/ec.csr" --ppid 023c71bf4a0b99 --out out.pem
-		assert_error 3 "m2m-ca: cannot open the CA: CA directory 'noledger' is damaged: no ledger in '$(pg_uri noledger)'"
+		assert_error 3 "m2m-ca: cannot open the CA: CA directory 'noledger' is damaged: no ledger at '$(pg_uri noledger)'"
 		assert_equal "$(pg_sql noledger "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 0
 	fi
 
@@ -2369,6 +2391,156 @@ not after: 9999-12-31T23:59:59Z"
 	run --separate-stderr m2m-ca list --ca ca --ledger sqlite:ca/ledger.db
 	assert_success
 	assert_equal "${#lines[@]}" 1
+}
+
+@test "a ledger URI with a password is refused everywhere, exit 3, the password never shown" {
+	local uri='postgresql://ca:s3cret@db.example/ledger'
+	local why="ledger 'postgresql://ca:***@db.example/ledger' holds a password: give it in PGPASSWORD, a PGPASSFILE or ~/.pgpass instead"
+	run --separate-stderr m2m-ca list --ca "$F/factory" --ledger "$uri"
+	assert_error 3 "m2m-ca: cannot open the CA: $why"
+	run --separate-stderr m2m-ca init r --subject CN=R --ledger "$uri"
+	assert_error 3 "m2m-ca: cannot create the CA 'r': $why"
+	assert_equal "$(here)" ''
+	new_ca ca
+	local conf
+	conf=$(cat ca/ca.conf)
+	run --separate-stderr m2m-ca profile set --ca ca ca "ledger=$uri"
+	assert_error 3 "m2m-ca: cannot set 'ledger=$uri': ca: $why"
+	assert_equal "$(cat ca/ca.conf)" "$conf"
+	run --separate-stderr m2m-ca ledger copy --from "$(ledger_loc ca)" --to 'postgresql:///x?password=s3cret'
+	assert_error 3 "m2m-ca: cannot copy the ledger: ledger 'postgresql:///x?password=***' holds a password: give it in PGPASSWORD, a PGPASSFILE or ~/.pgpass instead"
+	# Written into ca.conf behind the tool's back: refused when read.
+	sed -i "s|^ledger = .*|ledger = $uri|" ca/ca.conf
+	run --separate-stderr m2m-ca list --ca ca
+	assert_error 3 "m2m-ca: cannot open the CA: 'ca/ca.conf': line 5: $why"
+}
+
+# ---- ledger ---------------------------------------------------------------------------------------
+
+@test "ledger init: an empty ledger that a new CA takes; made twice: exit 3" {
+	local loc loc2
+	loc=$(new_ledger l1)
+	run --separate-stderr m2m-ca ledger init --ledger "$loc"
+	assert_ok "empty ledger made in '$loc' (schema version 1)"
+	run --separate-stderr m2m-ca ledger init --ledger "$loc"
+	assert_error 3 "m2m-ca: cannot make the ledger: a ledger is at '$loc' already"
+	new_ca ca --ledger "$loc"
+	run --separate-stderr m2m-ca audit --ca ca --verify
+	assert_ok 'audit log intact: 1 entries'
+	# One with an entry is another CA's.
+	run --separate-stderr m2m-ca init b --parent "$F/root" --subject CN=B --ledger "$loc"
+	assert_error 3 "m2m-ca: cannot create the CA 'b': ledger '$loc' exists already: a new CA needs a ledger of its own"
+	assert_file_not_exists b
+	loc2=$(new_ledger l2)
+	run --separate-stderr m2m-ca ledger init --ledger "$loc2" --json
+	assert_ok "{\"ledger\":\"$loc2\",\"schema_version\":1}"
+}
+
+@test "ledger migrate: a current ledger is up to date; a newer one or none: exit 3" {
+	local loc
+	loc=$(ledger_loc "$F/factory")
+	run --separate-stderr m2m-ca ledger migrate --ca "$F/factory"
+	assert_ok "ledger '$loc' is at schema version 1: up to date"
+	run --separate-stderr m2m-ca ledger migrate --ledger "$loc" --json
+	assert_ok "{\"ledger\":\"$loc\",\"from\":1,\"to\":1}"
+	cd "$F/factory"
+	run --separate-stderr m2m-ca ledger migrate
+	assert_ok "ledger '$(ledger_loc .)' is at schema version 1: up to date"
+	cd "$BATS_TEST_TMPDIR"
+	new_ca ca
+	if [ $LEDGER = sqlite ]; then
+		ledger_sql ca "UPDATE meta SET value = '2' WHERE key = 'schema_version'" > /dev/null
+	else
+		ledger_sql ca 'INSERT INTO m2m_schema (version) VALUES (2)' > /dev/null
+	fi
+	loc=$(ledger_loc ca)
+	run --separate-stderr m2m-ca ledger migrate --ca ca
+	if [ $LEDGER = sqlite ]; then
+		assert_error 3 "m2m-ca: cannot migrate the ledger: ledger '$loc' has schema version 2, newer than this m2m reads (1)"
+	else
+		assert_error 3 "m2m-ca: cannot migrate the ledger: ledger '$loc' has schema version 2, newer than this m2m reads (1)"
+	fi
+	run --separate-stderr m2m-ca list --ca ca
+	assert_error 3 "m2m-ca: cannot open the CA: ledger '$loc' has schema version 2, newer than this m2m reads (1)"
+	loc=$(new_ledger none)
+	run --separate-stderr m2m-ca ledger migrate --ledger "$loc"
+	assert_error 3 "m2m-ca: cannot migrate the ledger: no ledger at '$loc'"
+	run --separate-stderr m2m-ca ledger migrate --ca nowhere
+	assert_error 3 "m2m-ca: cannot open the CA: 'nowhere' is not a CA directory (no ca.conf)"
+}
+
+@test "ledger copy: records, revocations, CRLs and the audit log, verified on both sides; the CA works on the copy" {
+	new_ca ca
+	m2m-ca issue --ca ca --csr "$F/ec.csr" --ppid "$V1" --out a.pem
+	m2m-ca issue --ca ca --csr "$F/ec.csr" --ppid 023c71bf4a0b2e --out b.pem
+	m2m-ca revoke --ca ca "$(serial_of a.pem)" --reason keyCompromise > /dev/null
+	m2m-ca crl --ca ca --out 1.crl
+	local from to hash list
+	from=$(ledger_loc ca)
+	to=$(new_ledger copy)
+	hash=$(m2m-ca audit --ca ca --json | tail -n 1 | json_field hash)
+	run --separate-stderr m2m-ca ledger copy --from "$from" --to "$to"
+	assert_ok - <<-EOF
+	copied 2 certificates (1 revoked), 1 CRLs and 5 audit entries from '$from' to '$to'
+	audit log intact on both sides, last hash $hash
+	EOF
+	list=$(m2m-ca list --ca ca)
+	run --separate-stderr m2m-ca list --ca ca --ledger "$to"
+	assert_ok "$list"
+	run --separate-stderr m2m-ca audit --ca ca --ledger "$to" --verify
+	assert_ok 'audit log intact: 5 entries'
+	assert_equal "$(m2m-ca audit --ca ca --ledger "$to" --json)" "$(m2m-ca audit --ca ca --json)"
+	# On the copy: uniqueness holds, CRL numbers go on.
+	run --separate-stderr m2m-ca issue --ca ca --ledger "$to" --csr "$F/ec.csr" --ppid 023c71bf4a0b2e --out c.pem
+	assert_failure 3
+	run --separate-stderr m2m-ca crl --ca ca --ledger "$to" --out 2.crl --json
+	assert_success
+	assert_output --partial '{"crl_number":2,'
+	# Not into a ledger with something in it.
+	run --separate-stderr m2m-ca ledger copy --from "$from" --to "$to" --json
+	assert_error 3 "m2m-ca: cannot copy the ledger: ledger '$to' is not empty: a copy goes into a new ledger"
+	to=$(new_ledger copy2)
+	run --separate-stderr m2m-ca ledger copy --from "$from" --to "$to" --json
+	assert_ok "{\"from\":\"$from\",\"to\":\"$to\",\"certificates\":2,\"revoked\":1,\"crls\":1,\"audit_entries\":5,\"last_hash\":\"$hash\"}"
+}
+
+@test "ledger copy: a broken audit chain is not copied, exit 1; nothing is made" {
+	new_ca ca
+	m2m-ca issue --ca ca --csr "$F/ec.csr" --ppid "$V1" --out a.pem
+	m2m-ca crl --ca ca --out 1.crl
+	assert_equal "$(ledger_sql ca 'UPDATE audit SET time = time + 1 WHERE seq = 2')" 1
+	local from to
+	from=$(ledger_loc ca)
+	to=$(new_ledger copy)
+	run --separate-stderr m2m-ca ledger copy --from "$from" --to "$to"
+	assert_error 1 "m2m-ca: cannot copy the ledger: ledger '$from': audit log: entry 2: hash does not match its contents"
+	run --separate-stderr m2m-ca ledger migrate --ledger "$to"
+	assert_error 3 "m2m-ca: cannot migrate the ledger: no ledger at '$to'"
+	run --separate-stderr m2m-ca ledger copy --from nope.db --to "$to"
+	assert_error 3 "m2m-ca: cannot copy the ledger: no ledger at 'nope.db'"
+}
+
+@test "ledger usage errors: exit 2" {
+	local hint="(see 'm2m-ca ledger init --help')"
+	run --separate-stderr m2m-ca ledger
+	assert_error 2 "m2m-ca: ledger needs 'init', 'migrate' or 'copy' $hint"
+	run --separate-stderr m2m-ca ledger frob
+	assert_error 2 "m2m-ca: unknown ledger command 'frob' (init, migrate or copy) $hint"
+	run --separate-stderr m2m-ca ledger init
+	assert_error 2 "m2m-ca: ledger init needs --ledger LOCATION $hint"
+	run --separate-stderr m2m-ca ledger init --ledger x.db extra
+	assert_error 2 "m2m-ca: unexpected argument 'extra' $hint"
+	run --separate-stderr m2m-ca ledger init --ledger x.db --from y.db
+	assert_error 2 "m2m-ca: --from and --to go with 'ledger copy' $hint"
+	run --separate-stderr m2m-ca ledger init --ledger x.db --ca .
+	assert_error 2 "m2m-ca: --ca goes with 'ledger migrate' $hint"
+	run --separate-stderr m2m-ca ledger copy --from x.db
+	assert_error 2 "m2m-ca: ledger copy needs --from LOCATION and --to LOCATION $hint"
+	run --separate-stderr m2m-ca ledger copy --from x.db --to y.db --ledger z.db
+	assert_error 2 "m2m-ca: ledger copy takes --from and --to, not --ledger $hint"
+	run --separate-stderr m2m-ca ledger migrate --to y.db
+	assert_error 2 "m2m-ca: --from and --to go with 'ledger copy' $hint"
+	assert_equal "$(here)" ''
 }
 
 # ---- profile --------------------------------------------------------------------------------------

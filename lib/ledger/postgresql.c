@@ -750,13 +750,13 @@ static enum m2m_err pg_open(struct m2m_ctx *ctx, struct m2m_ledger *l,
 		goto out;
 	}
 	if (!ours) {
-		rc = m2m_error(ctx, M2M_ERR_NOT_FOUND, "no ledger in '%s'",
+		rc = m2m_error(ctx, M2M_ERR_NOT_FOUND, "no ledger at '%s'",
 			       s->shown);
 		goto out;
 	}
 	if (!made && flags & M2M_LEDGER_EXCL) {
 		rc = m2m_error(ctx, M2M_ERR_DUPLICATE,
-			       "a ledger is in '%s' already", s->shown);
+			       "a ledger is at '%s' already", s->shown);
 		goto out;
 	}
 	rc = pg_version(ctx, s, flags, &l->schema_version);

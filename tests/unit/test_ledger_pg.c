@@ -281,9 +281,9 @@ UNIT_TEST(create_reopen_readonly_exclusive)
 		return;
 	/* An empty database holds no ledger. */
 	CHECK_FAILS(m2m_ledger_open(ctx, uri, 0, &l), M2M_ERR_NOT_FOUND,
-		    "no ledger in 'postgresql:///");
+		    "no ledger at 'postgresql:///");
 	CHECK_FAILS(m2m_ledger_open(ctx, uri, M2M_LEDGER_READONLY, &l),
-		    M2M_ERR_NOT_FOUND, "no ledger in");
+		    M2M_ERR_NOT_FOUND, "no ledger at");
 	CHECK(l == NULL);
 	CHECK_OK(m2m_ledger_open(ctx, uri, M2M_LEDGER_CREATE |
 				 M2M_LEDGER_EXCL, &l));
@@ -293,7 +293,7 @@ UNIT_TEST(create_reopen_readonly_exclusive)
 	CHECK_EQ_INT(raw_value(name, "SELECT max(version) FROM m2m_schema"), 1);
 	CHECK_FAILS(m2m_ledger_open(ctx, uri, M2M_LEDGER_CREATE |
 				    M2M_LEDGER_EXCL, &l),
-		    M2M_ERR_DUPLICATE, "a ledger is in 'postgresql:///");
+		    M2M_ERR_DUPLICATE, "a ledger is at 'postgresql:///");
 	CHECK_FAILS(m2m_ledger_open(ctx, uri, M2M_LEDGER_EXCL, &l),
 		    M2M_ERR_USAGE, "flags");
 	/* CREATE on an existing ledger opens it. */
@@ -1031,7 +1031,7 @@ UNIT_TEST(migrate_a_current_ledger_changes_nothing)
 	if (!CHECK(new_db(name, uri)))
 		return;
 	CHECK_FAILS(m2m_ledger_migrate(ctx, uri, &from, &to),
-		    M2M_ERR_NOT_FOUND, "no ledger in");
+		    M2M_ERR_NOT_FOUND, "no ledger at");
 	CHECK_EQ_INT(from, 0);
 }
 
@@ -1137,7 +1137,7 @@ UNIT_TEST(copy_sqlite_to_postgresql_and_back)
 	CHECK_CONTAINS(m2m_ctx_detail(ctx), "ledger 'postgresql:///");
 	/* Refused before the target was touched: no ledger in it. */
 	CHECK_FAILS(m2m_ledger_open(ctx, uri, 0, &l), M2M_ERR_NOT_FOUND,
-		    "no ledger in");
+		    "no ledger at");
 }
 
 /* ---- throughput ----------------------------------------------------------- */
