@@ -123,14 +123,20 @@ pg_restart() {
 	return 1
 }
 
-# Stop the server (fast shutdown), keep its directory.
+# Stop the server (fast shutdown), keep its directory.  The server is the
+# one postmaster.pid names (a test may have started it again), else ours.
 pg_kill() {
 	local i pid=${M2M_PG_PID-}
 
-	if [ -z "$pid" ] && [ -f "${M2M_PG_DIR-}/data/postmaster.pid" ]; then
+	if [ -f "${M2M_PG_DIR-}/data/postmaster.pid" ]; then
 		pid=$(head -n 1 "$M2M_PG_DIR/data/postmaster.pid")
 	fi
 	[ -n "$pid" ] || return 0
+	# A file left by a server that died names no server: not that pid.
+	case $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) in
+	*postgres*) ;;
+	*) unset M2M_PG_PID; return 0 ;;
+	esac
 	kill -INT "$pid" 2>/dev/null
 	# Our job: wait reaps it.  Another shell's: poll until it is gone
 	# or only a zombie.
