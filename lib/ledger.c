@@ -827,6 +827,13 @@ static int param_is(const char *p, size_t n, const char *name)
 	return *name == '\0';
 }
 
+/* Append c (as '?' outside printable ASCII) to out if there is room. */
+static void put_shown(char *out, size_t size, size_t *o, char c)
+{
+	if (*o + 1 < size)
+		out[(*o)++] = (c >= 0x20 && c <= 0x7e) ? c : '?';
+}
+
 const char *m2m_ledger_location_shown(const char *location, char *out,
 				      size_t size, int *had)
 {
@@ -858,16 +865,17 @@ const char *m2m_ledger_location_shown(const char *location, char *out,
 		if (at)
 			colon = memchr(auth, ':', (size_t)(at - auth));
 	}
-	while (*p && o + 1 < size) {
+	/* All of it, also past what fits: *had speaks of the whole. */
+	while (*p) {
 		if (colon && p == colon + 1 && p < at) {
 			/* user:PASSWORD@ */
 			pw = 1;
-			for (n = 0; mask[n] && o + 1 < size; n++)
-				out[o++] = mask[n];
+			for (n = 0; mask[n]; n++)
+				put_shown(out, size, &o, mask[n]);
 			p = at;
 			continue;
 		}
-		if (auth && p > auth && (*p == '?' || (*p == '&' && in_query))) {
+		if (auth && p >= auth && (*p == '?' || (*p == '&' && in_query))) {
 			const char *key = p + 1, *eq;
 			size_t klen = strcspn(key, "=&");
 
@@ -876,16 +884,15 @@ const char *m2m_ledger_location_shown(const char *location, char *out,
 			if (eq && param_is(key, klen, "password")) {
 				/* ?password=VALUE or &password=VALUE */
 				pw = 1;
-				for (n = 0; n < klen + 2 && o + 1 < size; n++)
-					out[o++] = p[n];
-				for (n = 0; mask[n] && o + 1 < size; n++)
-					out[o++] = mask[n];
+				for (n = 0; n < klen + 2; n++)
+					put_shown(out, size, &o, p[n]);
+				for (n = 0; mask[n]; n++)
+					put_shown(out, size, &o, mask[n]);
 				p = eq + 1 + strcspn(eq + 1, "&");
 				continue;
 			}
 		}
-		out[o++] = (*p >= 0x20 && *p <= 0x7e) ? *p : '?';
-		p++;
+		put_shown(out, size, &o, *p++);
 	}
 	out[o] = '\0';
 	if (had)

@@ -509,6 +509,10 @@ UNIT_TEST(locations_are_shown_without_their_passwords)
 	m2m_ledger_location_shown("postgresql://ca:s3cret@db/x", small,
 				  sizeof(small), NULL);
 	CHECK(strcmp(small, "postgresql://ca:***") == 0);
+	/* A password past what fits is still found. */
+	snprintf(out, sizeof(out), "postgresql:///%0200d?password=s3cret", 0);
+	m2m_ledger_location_shown(out, small, sizeof(small), &had);
+	CHECK_EQ_INT(had, 1);
 	CHECK(m2m_ledger_location_shown(NULL, out, sizeof(out), &had) == out);
 	CHECK_EQ_STR(out, "");
 	CHECK_EQ_INT(had, 0);
