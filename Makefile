@@ -26,9 +26,9 @@ CLANG ?= clang
 PKG_CONFIG ?= pkg-config
 INSTALL ?= install
 
-DEPS_PC = libcrypto sqlite3 p11-kit-1 tss2-esys tss2-tctildr tss2-mu tss2-rc
+DEPS_PC = libcrypto sqlite3 libpq p11-kit-1 tss2-esys tss2-tctildr tss2-mu tss2-rc
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS_PC) 2>/dev/null)
-DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PC) 2>/dev/null || echo -lcrypto -lsqlite3 -lp11-kit -ltss2-esys -ltss2-tctildr -ltss2-mu -ltss2-rc)
+DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PC) 2>/dev/null || echo -lcrypto -lsqlite3 -lpq -lp11-kit -ltss2-esys -ltss2-tctildr -ltss2-mu -ltss2-rc)
 
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \

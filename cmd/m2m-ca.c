@@ -29,7 +29,7 @@ enum {
 	OPT_PPID, OPT_SERIAL, OPT_OUT, OPT_CHAIN, OPT_DER, OPT_REPLACE,
 	OPT_GENERATE_KEY, OPT_PKCS12, OPT_PASSOUT, OPT_BATCH, OPT_OUT_DIR,
 	OPT_GROUP, OPT_REASON, OPT_REQUEST, OPT_STATUS, OPT_PEM, OPT_VERIFY,
-	OPT_TCTI, OPT_AUTH, OPT_ALLOW_KEY_REUSE, OPT_TECH = 100
+	OPT_TCTI, OPT_AUTH, OPT_ALLOW_KEY_REUSE, OPT_FROM, OPT_TO, OPT_TECH = 100
 };
 
 #define CERT_FILE_MAX (64 * 1024)
@@ -79,6 +79,12 @@ static const char *const usage_profile[] = {
 };
 static const char *const usage_audit[] = {
 	"m2m-ca audit [--ca DIR] [--verify] [--json]", NULL
+};
+static const char *const usage_ledger[] = {
+	"m2m-ca ledger init --ledger LOCATION [--json]",
+	"m2m-ca ledger migrate [--ca DIR] [--ledger LOCATION] [--json]",
+	"m2m-ca ledger copy --from LOCATION --to LOCATION [--json]",
+	NULL
 };
 
 static const struct cli_option init_options[] = {
@@ -198,6 +204,15 @@ static const struct cli_option audit_options[] = {
 	OPT_END
 };
 
+static const struct cli_option ledger_options[] = {
+	OPT_CA_ENTRY,
+	{ OPT_LEDGER, "ledger", 0, "LOCATION", "init: where; migrate: instead of the CA's" },
+	{ OPT_FROM, "from", 0, "LOCATION", "copy: the ledger to copy (read only)" },
+	{ OPT_TO, "to", 0, "LOCATION", "copy: the new ledger (absent or empty)" },
+	OPT_JSON_ENTRY("print the result as JSON"),
+	OPT_END
+};
+
 static const struct cli_command init_cmd = { usage_init,
 	"Create a root CA in DIR, or an issuing CA signed by the one in --parent.",
 	init_options };
@@ -225,6 +240,11 @@ static const struct cli_command profile_cmd = { usage_profile,
 	"Show or change the CA's certificate profiles.", profile_options };
 static const struct cli_command audit_cmd = { usage_audit,
 	"Print or verify the audit log.", audit_options };
+static const struct cli_command ledger_cmd = { usage_ledger,
+	"Make an empty ledger (SQLite file or PostgreSQL database), bring a\n"
+	"ledger's schema up to date, or copy a ledger into a new one, verifying\n"
+	"the audit chain on both sides.",
+	ledger_options };
 
 /* ---- shared ---------------------------------------------------------------- */
 
@@ -2219,6 +2239,146 @@ static int cmd_audit(struct m2m_ctx *ctx, int argc, char **argv)
 	return status;
 }
 
+/* ---- ledger ------------------------------------------------------------------- */
+
+static int ledger_init(struct m2m_ctx *ctx, const char *loc, int json)
+{
+	struct m2m_ledger *l = NULL;
+	char shown[M2M_LEDGER_SHOWN_MAX];
+	enum m2m_err rc;
+	int version;
+
+	rc = m2m_ledger_open(ctx, loc, M2M_LEDGER_CREATE | M2M_LEDGER_EXCL,
+			     &l);
+	if (rc != M2M_OK)
+		return cli_fail(ctx, rc, "cannot make the ledger");
+	version = m2m_ledger_schema_version(l);
+	m2m_ledger_close(l);
+	m2m_ledger_location_shown(loc, shown, sizeof(shown), NULL);
+	if (json) {
+		printf("{\"ledger\":");
+		json_str(shown);
+		printf(",\"schema_version\":%d}\n", version);
+	} else {
+		printf("empty ledger made in '%s' (schema version %d)\n", shown,
+		       version);
+	}
+	return cli_finish_stdout(CLI_EXIT_OK);
+}
+
+static int ledger_migrate(struct m2m_ctx *ctx, const struct common *c)
+{
+	char loc[M2M_URI_TEXT_MAX + 4096], shown[M2M_LEDGER_SHOWN_MAX];
+	int from = 0, to = 0;
+	enum m2m_err rc = M2M_OK;
+
+	if (c->ledger)
+		snprintf(loc, sizeof(loc), "%s", c->ledger);
+	else
+		rc = m2m_ca_ledger_location(ctx, c->ca_dir, loc, sizeof(loc));
+	if (rc != M2M_OK)
+		return cli_fail(ctx, rc, "cannot open the CA");
+	rc = m2m_ledger_migrate(ctx, loc, &from, &to);
+	if (rc != M2M_OK)
+		return cli_fail(ctx, rc, "cannot migrate the ledger");
+	m2m_ledger_location_shown(loc, shown, sizeof(shown), NULL);
+	if (c->json) {
+		printf("{\"ledger\":");
+		json_str(shown);
+		printf(",\"from\":%d,\"to\":%d}\n", from, to);
+	} else if (from == to) {
+		printf("ledger '%s' is at schema version %d: up to date\n",
+		       shown, to);
+	} else {
+		printf("ledger '%s' migrated from schema version %d to %d\n",
+		       shown, from, to);
+	}
+	return cli_finish_stdout(CLI_EXIT_OK);
+}
+
+static int ledger_copy(struct m2m_ctx *ctx, const char *from, const char *to,
+		       int json)
+{
+	struct m2m_ledger_copy_stats st;
+	char sfrom[M2M_LEDGER_SHOWN_MAX], sto[M2M_LEDGER_SHOWN_MAX];
+	char hash[2 * M2M_AUDIT_HASH_LEN + 1];
+	enum m2m_err rc;
+
+	rc = m2m_ledger_copy(ctx, from, to, &st);
+	if (rc != M2M_OK)
+		return cli_fail(ctx, rc, "cannot copy the ledger");
+	m2m_ledger_location_shown(from, sfrom, sizeof(sfrom), NULL);
+	m2m_ledger_location_shown(to, sto, sizeof(sto), NULL);
+	m2m_hex_encode(st.last_hash, sizeof(st.last_hash), hash);
+	if (json) {
+		printf("{\"from\":");
+		json_str(sfrom);
+		printf(",\"to\":");
+		json_str(sto);
+		printf(",\"certificates\":%llu,\"revoked\":%llu,\"crls\":%llu,"
+		       "\"audit_entries\":%llu,\"last_hash\":\"%s\"}\n",
+		       (unsigned long long)st.certs,
+		       (unsigned long long)st.revoked,
+		       (unsigned long long)st.crls,
+		       (unsigned long long)st.audit, hash);
+	} else {
+		printf("copied %llu certificates (%llu revoked), %llu CRLs and %llu audit entries from '%s' to '%s'\n"
+		       "audit log intact on both sides, last hash %s\n",
+		       (unsigned long long)st.certs,
+		       (unsigned long long)st.revoked,
+		       (unsigned long long)st.crls,
+		       (unsigned long long)st.audit, sfrom, sto, hash);
+	}
+	return cli_finish_stdout(CLI_EXIT_OK);
+}
+
+static int cmd_ledger(struct m2m_ctx *ctx, int argc, char **argv)
+{
+	struct cli_parser p;
+	struct common c;
+	const char *verb, *from = NULL, *to = NULL;
+	int opt, ca_given = 0;
+
+	common_init(&c);
+	cli_parser_init(&p, &ledger_cmd, argc, argv, 2);
+	while ((opt = cli_next(&p)) != CLI_DONE) {
+		if (opt == OPT_CA)
+			ca_given = 1;
+		if (common_opt(&c, opt, p.optarg))
+			continue;
+		if (opt == OPT_FROM)
+			from = p.optarg;
+		else if (opt == OPT_TO)
+			to = p.optarg;
+	}
+	if (p.noperands == 0)
+		cli_usage_error("ledger needs 'init', 'migrate' or 'copy'");
+	verb = p.operands[0];
+	if (strcmp(verb, "init") && strcmp(verb, "migrate") &&
+	    strcmp(verb, "copy"))
+		cli_usage_error("unknown ledger command '%s' (init, migrate or copy)",
+				verb);
+	if (p.noperands > 1)
+		cli_usage_error("unexpected argument '%s'", p.operands[1]);
+	cli_parser_release(&p);
+	if (strcmp(verb, "copy") && (from || to))
+		cli_usage_error("--from and --to go with 'ledger copy'");
+	if (strcmp(verb, "migrate") && ca_given)
+		cli_usage_error("--ca goes with 'ledger migrate'");
+	if (strcmp(verb, "init") == 0) {
+		if (!c.ledger)
+			cli_usage_error("ledger init needs --ledger LOCATION");
+		return ledger_init(ctx, c.ledger, c.json);
+	}
+	if (strcmp(verb, "migrate") == 0)
+		return ledger_migrate(ctx, &c);
+	if (c.ledger)
+		cli_usage_error("ledger copy takes --from and --to, not --ledger");
+	if (!from || !to)
+		cli_usage_error("ledger copy needs --from LOCATION and --to LOCATION");
+	return ledger_copy(ctx, from, to, c.json);
+}
+
 /* ---- main --------------------------------------------------------------------- */
 
 static const struct cli_subcommand subcommands[] = {
@@ -2232,6 +2392,7 @@ static const struct cli_subcommand subcommands[] = {
 	{ "export", cmd_export, &export_cmd },
 	{ "profile", cmd_profile, &profile_cmd },
 	{ "audit", cmd_audit, &audit_cmd },
+	{ "ledger", cmd_ledger, &ledger_cmd },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))

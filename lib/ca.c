@@ -53,21 +53,27 @@ static int is_relative_path(const char *loc)
 	return loc[0] != '/';
 }
 
+/* rel resolved against dir into out; nonzero if it fit. */
+static int dir_path(const char *dir, const char *rel, char *out, size_t size)
+{
+	const char *colon = strchr(rel, ':');
+	int n;
+
+	if (!is_relative_path(rel))
+		n = snprintf(out, size, "%s", rel);
+	else if (colon && (strncmp(rel, "file:", 5) == 0 ||
+			   strncmp(rel, "sqlite:", 7) == 0))
+		n = snprintf(out, size, "%.*s%s/%s", (int)(colon - rel + 1),
+			     rel, dir, colon + 1);
+	else
+		n = snprintf(out, size, "%s/%s", dir, rel);
+	return n >= 0 && (size_t)n < size;
+}
+
 void m2m_ca_path(const struct m2m_ca *ca, const char *rel, char *out,
 		 size_t size)
 {
-	const char *colon = strchr(rel, ':');
-
-	if (!is_relative_path(rel)) {
-		snprintf(out, size, "%s", rel);
-		return;
-	}
-	if (colon && (strncmp(rel, "file:", 5) == 0 ||
-		      strncmp(rel, "sqlite:", 7) == 0))
-		snprintf(out, size, "%.*s%s/%s", (int)(colon - rel + 1), rel,
-			 ca->dir, colon + 1);
-	else
-		snprintf(out, size, "%s/%s", ca->dir, rel);
+	dir_path(ca->dir, rel, out, size);
 }
 
 enum m2m_err m2m_ca_write_conf(struct m2m_ctx *ctx, const char *dir,
@@ -140,6 +146,45 @@ static enum m2m_err make_chain(struct m2m_ctx *ctx, struct m2m_ca *ca)
 	return M2M_OK;
 }
 
+/* Read and parse ca.conf of dir into *p. */
+static enum m2m_err read_conf(struct m2m_ctx *ctx, const char *dir,
+			      struct m2m_profiles *p)
+{
+	char path[PATH_MAX + 64];
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	enum m2m_err rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, CONF_NAME);
+	rc = m2m_file_read(ctx, path, M2M_PROFILES_TEXT_MAX, &buf, &len);
+	if (rc == M2M_ERR_NOT_FOUND)
+		return m2m_error(ctx, rc, "'%s' is not a CA directory (no %s)",
+				 dir, CONF_NAME);
+	if (rc != M2M_OK)
+		return rc;
+	rc = m2m_profiles_parse(ctx, (const char *)buf, len, p);
+	free(buf);
+	if (rc != M2M_OK)
+		m2m_error_prefix(ctx, "'%s'", path);
+	return rc;
+}
+
+enum m2m_err m2m_ca_ledger_location(struct m2m_ctx *ctx, const char *dir,
+				    char *out, size_t size)
+{
+	struct m2m_profiles *p = malloc(sizeof(*p));
+	enum m2m_err rc;
+
+	if (!p)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	rc = read_conf(ctx, dir, p);
+	if (rc == M2M_OK && !dir_path(dir, p->ledger, out, size))
+		rc = m2m_error(ctx, M2M_ERR_INVALID,
+			       "the ledger location of '%s' is too long", dir);
+	free(p);
+	return rc;
+}
+
 enum m2m_err m2m_ca_open(struct m2m_ctx *ctx, const char *dir, unsigned flags,
 			 const struct m2m_key_opts *kopts, const char *ledger,
 			 struct m2m_ca **out)
@@ -160,22 +205,9 @@ enum m2m_err m2m_ca_open(struct m2m_ctx *ctx, const char *dir, unsigned flags,
 		goto out;
 	}
 	strcpy(ca->dir, dir);
-	snprintf(path, sizeof(path), "%s/%s", dir, CONF_NAME);
-	rc = m2m_file_read(ctx, path, M2M_PROFILES_TEXT_MAX, &buf, &len);
-	if (rc == M2M_ERR_NOT_FOUND) {
-		rc = m2m_error(ctx, rc, "'%s' is not a CA directory (no %s)",
-			       dir, CONF_NAME);
-		goto out;
-	}
+	rc = read_conf(ctx, dir, &ca->profiles);
 	if (rc != M2M_OK)
 		goto out;
-	rc = m2m_profiles_parse(ctx, (const char *)buf, len, &ca->profiles);
-	free(buf);
-	buf = NULL;
-	if (rc != M2M_OK) {
-		m2m_error_prefix(ctx, "'%s'", path);
-		goto out;
-	}
 	snprintf(path, sizeof(path), "%s/%s", dir, CERT_NAME);
 	rc = m2m_cert_load_file(ctx, path, &ca->cert);
 	if (rc != M2M_OK) {
@@ -564,6 +596,36 @@ static enum m2m_err record_in_parent(struct m2m_ctx *ctx, struct m2m_ca *parent,
 	return rc;
 }
 
+/* A walk that stops at the first item. */
+static enum m2m_err found_cert(void *arg, const struct m2m_cert_record *r)
+{
+	(void)r;
+	*(int *)arg = 1;
+	return M2M_ERR_DUPLICATE;
+}
+
+static enum m2m_err found_entry(void *arg, const struct m2m_audit_entry *e)
+{
+	(void)e;
+	*(int *)arg = 1;
+	return M2M_ERR_DUPLICATE;
+}
+
+/*
+ * M2M_OK if l holds no certificate and no audit entry, M2M_ERR_DUPLICATE
+ * if it does, or why it cannot be read.
+ */
+static enum m2m_err ledger_unused(struct m2m_ctx *ctx, struct m2m_ledger *l)
+{
+	enum m2m_err rc;
+	int found = 0;
+
+	rc = m2m_ledger_list(ctx, l, NULL, found_cert, &found);
+	if (rc == M2M_OK)
+		rc = m2m_ledger_audit_list(ctx, l, found_entry, &found);
+	return found ? M2M_ERR_DUPLICATE : rc;
+}
+
 static enum m2m_err abs_location(struct m2m_ctx *ctx, const char *loc,
 				 char *out, size_t size)
 {
@@ -710,14 +772,21 @@ enum m2m_err m2m_ca_create(struct m2m_ctx *ctx,
 		snprintf(path, sizeof(path), "%s", conf->ledger);
 	else
 		snprintf(path, sizeof(path), "%s/%s", tmp, LEDGER_NAME);
-	if (pr->ledger && m2m_ledger_open(ctx, path, M2M_LEDGER_READONLY,
-					  &ledger) != M2M_ERR_NOT_FOUND) {
+	if (pr->ledger) {
+		/* Absent, or empty (as 'm2m-ca ledger init' makes one). */
+		rc = m2m_ledger_open(ctx, path, M2M_LEDGER_READONLY, &ledger);
+		if (rc == M2M_OK)
+			rc = ledger_unused(ctx, ledger);
+		if (rc == M2M_ERR_DUPLICATE)
+			m2m_error(ctx, rc,
+				  "ledger '%s' exists already: a new CA needs a ledger of its own",
+				  pr->ledger);
+		else if (rc == M2M_ERR_NOT_FOUND)
+			rc = M2M_OK;
 		m2m_ledger_close(ledger);
 		ledger = NULL;
-		rc = m2m_error(ctx, M2M_ERR_DUPLICATE,
-			       "ledger '%s' exists already: a new CA needs a ledger of its own",
-			       pr->ledger);
-		goto out;
+		if (rc != M2M_OK)
+			goto out;
 	}
 	rc = m2m_ledger_open(ctx, path, M2M_LEDGER_CREATE, &ledger);
 	if (rc != M2M_OK)

@@ -27,8 +27,8 @@ static const struct {
 	const struct m2m_ledger_ops *ops;
 } backends[] = {
 	{ "sqlite:", 1, "SQLite", &m2m_ledger_sqlite_ops },
-	{ "postgresql://", 0, "PostgreSQL", NULL },
-	{ "postgres://", 0, "PostgreSQL", NULL },
+	{ "postgresql://", 0, "PostgreSQL", &m2m_ledger_postgresql_ops },
+	{ "postgres://", 0, "PostgreSQL", &m2m_ledger_postgresql_ops },
 };
 
 #define HEXDIG "0123456789abcdef"
@@ -127,8 +127,9 @@ static enum m2m_err ready(struct m2m_ctx *ctx, const struct m2m_ledger *l,
 	return M2M_OK;
 }
 
-enum m2m_err m2m_ledger_open(struct m2m_ctx *ctx, const char *location,
-			     unsigned flags, struct m2m_ledger **out)
+/* m2m_ledger_open(), with lib/ledger/ledger.h's flags too. */
+static enum m2m_err ledger_open(struct m2m_ctx *ctx, const char *location,
+				unsigned flags, struct m2m_ledger **out)
 {
 	const struct m2m_ledger_ops *ops = &m2m_ledger_sqlite_ops;
 	struct m2m_ledger *l = NULL;
@@ -144,8 +145,10 @@ enum m2m_err m2m_ledger_open(struct m2m_ctx *ctx, const char *location,
 		m2m_error(ctx, rc, "no ledger location");
 		goto out;
 	}
-	if (flags & ~(unsigned)(M2M_LEDGER_CREATE | M2M_LEDGER_READONLY) ||
-	    (flags & M2M_LEDGER_CREATE && flags & M2M_LEDGER_READONLY)) {
+	if (flags & ~(unsigned)(M2M_LEDGER_CREATE | M2M_LEDGER_READONLY |
+				M2M_LEDGER_EXCL | M2M_LEDGER_ANY_VERSION) ||
+	    (flags & M2M_LEDGER_CREATE && flags & M2M_LEDGER_READONLY) ||
+	    (flags & M2M_LEDGER_EXCL && !(flags & M2M_LEDGER_CREATE))) {
 		m2m_error(ctx, rc, "invalid ledger open flags 0x%x", flags);
 		goto out;
 	}
@@ -198,6 +201,30 @@ out:
 	return rc;
 }
 
+enum m2m_err m2m_ledger_open(struct m2m_ctx *ctx, const char *location,
+			     unsigned flags, struct m2m_ledger **out)
+{
+	if (flags & M2M_LEDGER_ANY_VERSION) {
+		if (out)
+			*out = NULL;
+		return m2m_error(ctx, M2M_ERR_USAGE,
+				 "invalid ledger open flags 0x%x", flags);
+	}
+	return ledger_open(ctx, location, flags, out);
+}
+
+/* Forget the audit entries the open transaction queued. */
+static void pending_clear(struct m2m_ledger *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->npending; i++) {
+		free(l->pending[i].op);
+		free(l->pending[i].detail);
+	}
+	l->npending = 0;
+}
+
 void m2m_ledger_close(struct m2m_ledger *l)
 {
 	if (!l)
@@ -207,6 +234,8 @@ void m2m_ledger_close(struct m2m_ledger *l)
 			l->ops->rollback(l);
 		l->ops->close(l);
 	}
+	pending_clear(l);
+	free(l->pending);
 	EVP_MD_CTX_free(l->mdctx);
 	EVP_MD_free(l->sha256);
 	free(l);
@@ -236,13 +265,22 @@ enum m2m_err m2m_ledger_begin(struct m2m_ctx *ctx, struct m2m_ledger *l)
 	return rc;
 }
 
+static enum m2m_err audit_chain_pending(struct m2m_ctx *ctx,
+					struct m2m_ledger *l);
+
 enum m2m_err m2m_ledger_commit(struct m2m_ctx *ctx, struct m2m_ledger *l)
 {
 	enum m2m_err rc = ready(ctx, l, "cannot commit", 1);
 
 	if (rc != M2M_OK)
 		return rc;
-	rc = l->ops->commit(ctx, l);
+	if (l->npending)
+		rc = audit_chain_pending(ctx, l);
+	if (rc == M2M_OK)
+		rc = l->ops->commit(ctx, l);
+	else
+		l->ops->rollback(l);
+	pending_clear(l);
 	l->in_tx = 0;
 	l->audit_known = 0;
 	return rc;
@@ -254,6 +292,7 @@ void m2m_ledger_rollback(struct m2m_ctx *ctx, struct m2m_ledger *l)
 	if (!l || !l->in_tx)
 		return;
 	l->ops->rollback(l);
+	pending_clear(l);
 	l->in_tx = 0;
 	l->audit_known = 0;
 }
@@ -583,6 +622,67 @@ static int audit_op_ok(const char *op)
 	return i > 0;
 }
 
+/* chain_at_commit: keep the entry for m2m_ledger_commit(). */
+static enum m2m_err audit_queue(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				int64_t time, const char *op,
+				const char *detail)
+{
+	struct m2m_ledger_pending *p;
+
+	if (l->npending == l->pending_size) {
+		size_t n = l->pending_size ? 2 * l->pending_size : 64;
+
+		p = realloc(l->pending, n * sizeof(*p));
+		if (!p)
+			return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+		l->pending = p;
+		l->pending_size = n;
+	}
+	p = &l->pending[l->npending];
+	p->time = time;
+	p->op = strdup(op);
+	p->detail = strdup(detail);
+	if (!p->op || !p->detail) {
+		free(p->op);
+		free(p->detail);
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	}
+	l->npending++;
+	return M2M_OK;
+}
+
+/*
+ * At commit: chain the queued entries to the last one, which audit_last
+ * locks until the transaction ends, and store them.
+ */
+static enum m2m_err audit_chain_pending(struct m2m_ctx *ctx,
+					struct m2m_ledger *l)
+{
+	struct m2m_audit_entry e;
+	uint8_t prev[M2M_AUDIT_HASH_LEN];
+	uint64_t seq;
+	enum m2m_err rc;
+	size_t i;
+
+	rc = l->ops->audit_last(ctx, l, &seq, prev);
+	for (i = 0; rc == M2M_OK && i < l->npending; i++) {
+		if (seq >= INT64_MAX)
+			return m2m_error(ctx, M2M_ERR_INTERNAL,
+					 "the audit log is full");
+		memset(&e, 0, sizeof(e));
+		e.seq = ++seq;
+		e.time = l->pending[i].time;
+		e.op = l->pending[i].op;
+		e.detail = l->pending[i].detail;
+		memcpy(e.prev_hash, prev, M2M_AUDIT_HASH_LEN);
+		rc = entry_hash(ctx, l->mdctx, l->sha256, &e, e.hash);
+		if (rc == M2M_OK)
+			rc = l->ops->audit_append(ctx, l, &e);
+		memcpy(prev, e.hash, M2M_AUDIT_HASH_LEN);
+	}
+	return rc;
+}
+
 enum m2m_err m2m_ledger_audit(struct m2m_ctx *ctx, struct m2m_ledger *l,
 			      int64_t time, const char *op,
 			      const char *detail)
@@ -600,6 +700,8 @@ enum m2m_err m2m_ledger_audit(struct m2m_ctx *ctx, struct m2m_ledger *l,
 		return m2m_error(ctx, M2M_ERR_USAGE,
 				 "cannot append to the audit log: '%s' is not a short lower-case word",
 				 m2m_quote(q, op, strlen(op)));
+	if (l->ops->chain_at_commit)
+		return audit_queue(ctx, l, time, op, detail);
 	/*
 	 * The last entry cannot change under an open transaction (the
 	 * back-end holds the lock), so it is read once per transaction.
@@ -699,8 +801,10 @@ static enum m2m_err verify_one(void *arg, const struct m2m_ledger_audit_row *r)
 	return M2M_OK;
 }
 
-enum m2m_err m2m_ledger_audit_verify(struct m2m_ctx *ctx, struct m2m_ledger *l,
-				     uint64_t *count, uint64_t *bad)
+/* m2m_ledger_audit_verify(), and the last entry's hash into last. */
+static enum m2m_err audit_verify(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				 uint64_t *count, uint64_t *bad,
+				 uint8_t last[M2M_AUDIT_HASH_LEN])
 {
 	struct verify v;
 	enum m2m_err rc;
@@ -723,5 +827,308 @@ enum m2m_err m2m_ledger_audit_verify(struct m2m_ctx *ctx, struct m2m_ledger *l,
 		*bad = v.bad;
 	if (rc == M2M_OK && count)
 		*count = v.next - 1;
+	if (rc == M2M_OK && last)
+		memcpy(last, v.prev, M2M_AUDIT_HASH_LEN);
+	return rc;
+}
+
+enum m2m_err m2m_ledger_audit_verify(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				     uint64_t *count, uint64_t *bad)
+{
+	return audit_verify(ctx, l, count, bad, NULL);
+}
+
+/* ---- locations, schema and copies --------------------------------------- */
+
+/* The value of hex digit c, or -1. */
+static int xval(int c)
+{
+	return m2m_hex_value((unsigned char)c);
+}
+
+/* Does the URI parameter name p[0..n), percent-decoded, equal name? */
+static int param_is(const char *p, size_t n, const char *name)
+{
+	while (n) {
+		int c = (unsigned char)*p;
+
+		if (c == '%' && n >= 3 && xval(p[1]) >= 0 && xval(p[2]) >= 0) {
+			c = xval(p[1]) << 4 | xval(p[2]);
+			p += 3;
+			n -= 3;
+		} else {
+			p++;
+			n--;
+		}
+		if (!*name || c != (unsigned char)*name)
+			return 0;
+		name++;
+	}
+	return *name == '\0';
+}
+
+/* Append c (as '?' outside printable ASCII) to out if there is room. */
+static void put_shown(char *out, size_t size, size_t *o, char c)
+{
+	if (*o + 1 < size)
+		out[(*o)++] = (c >= 0x20 && c <= 0x7e) ? c : '?';
+}
+
+const char *m2m_ledger_location_shown(const char *location, char *out,
+				      size_t size, int *had)
+{
+	static const char mask[] = "***";
+	const char *p = location, *auth, *at = NULL, *colon = NULL;
+	size_t o = 0, n;
+	int pw = 0, in_query = 0;
+
+	if (had)
+		*had = 0;
+	if (!out || size == 0)
+		return out;
+	out[0] = '\0';
+	if (!location)
+		return out;
+	/* libpq's URIs: user[:password]@ up to the first '@' before a '/'. */
+	if (strncmp(p, "postgresql://", 13) == 0)
+		auth = p + 13;
+	else if (strncmp(p, "postgres://", 11) == 0)
+		auth = p + 11;
+	else
+		auth = NULL;
+	if (auth) {
+		for (n = 0; auth[n] && auth[n] != '/'; n++)
+			if (auth[n] == '@') {
+				at = auth + n;
+				break;
+			}
+		if (at)
+			colon = memchr(auth, ':', (size_t)(at - auth));
+	}
+	/* All of it, also past what fits: *had speaks of the whole. */
+	while (*p) {
+		if (colon && p == colon + 1 && p < at) {
+			/* user:PASSWORD@ */
+			pw = 1;
+			for (n = 0; mask[n]; n++)
+				put_shown(out, size, &o, mask[n]);
+			p = at;
+			continue;
+		}
+		if (auth && p >= auth && (*p == '?' || (*p == '&' && in_query))) {
+			const char *key = p + 1, *eq;
+			size_t klen = strcspn(key, "=&");
+
+			in_query = 1;
+			eq = key[klen] == '=' ? key + klen : NULL;
+			if (eq && param_is(key, klen, "password")) {
+				/* ?password=VALUE or &password=VALUE */
+				pw = 1;
+				for (n = 0; n < klen + 2; n++)
+					put_shown(out, size, &o, p[n]);
+				for (n = 0; mask[n]; n++)
+					put_shown(out, size, &o, mask[n]);
+				p = eq + 1 + strcspn(eq + 1, "&");
+				continue;
+			}
+		}
+		put_shown(out, size, &o, *p++);
+	}
+	out[o] = '\0';
+	if (had)
+		*had = pw;
+	return out;
+}
+
+enum m2m_err m2m_ledger_migrate(struct m2m_ctx *ctx, const char *location,
+				int *from, int *to)
+{
+	struct m2m_ledger *l = NULL;
+	int f = 0;
+	enum m2m_err rc;
+
+	if (from)
+		*from = 0;
+	if (to)
+		*to = 0;
+	rc = ledger_open(ctx, location, M2M_LEDGER_ANY_VERSION, &l);
+	if (rc == M2M_OK)
+		rc = l->ops->migrate(ctx, l, &f);
+	if (rc == M2M_OK) {
+		if (from)
+			*from = f;
+		if (to)
+			*to = l->schema_version;
+	}
+	m2m_ledger_close(l);
+	return rc;
+}
+
+/* A walk that stops at the first item: is there one? */
+static enum m2m_err any_cert(void *arg, const struct m2m_cert_record *r)
+{
+	(void)r;
+	*(int *)arg = 1;
+	return M2M_ERR_DUPLICATE;
+}
+
+static enum m2m_err any_entry(void *arg, const struct m2m_ledger_audit_row *r)
+{
+	(void)r;
+	*(int *)arg = 1;
+	return M2M_ERR_DUPLICATE;
+}
+
+static enum m2m_err any_crl(void *arg, const struct m2m_crl_record *c)
+{
+	(void)c;
+	*(int *)arg = 1;
+	return M2M_ERR_DUPLICATE;
+}
+
+/* M2M_OK if l holds no record, CRL or audit entry. */
+static enum m2m_err copy_target_empty(struct m2m_ctx *ctx,
+				      struct m2m_ledger *l, const char *shown)
+{
+	static const struct m2m_ledger_filter all;
+	enum m2m_err rc;
+	int found = 0;
+
+	l->walking = 1;
+	rc = l->ops->list(ctx, l, &all, any_cert, &found);
+	if (rc == M2M_ERR_DUPLICATE && found)
+		rc = M2M_OK;
+	if (rc == M2M_OK && !found)
+		rc = l->ops->crl_list(ctx, l, any_crl, &found);
+	if (rc == M2M_ERR_DUPLICATE && found)
+		rc = M2M_OK;
+	if (rc == M2M_OK && !found)
+		rc = l->ops->audit_list(ctx, l, any_entry, &found);
+	if (rc == M2M_ERR_DUPLICATE && found)
+		rc = M2M_OK;
+	l->walking = 0;
+	if (rc == M2M_OK && found)
+		rc = m2m_error(ctx, M2M_ERR_DUPLICATE,
+			       "ledger '%s' is not empty: a copy goes into a new ledger",
+			       shown);
+	return rc;
+}
+
+struct copy {
+	struct m2m_ctx *ctx;
+	struct m2m_ledger *to;
+	struct m2m_ledger_copy_stats st;
+};
+
+static enum m2m_err copy_cert(void *arg, const struct m2m_cert_record *r)
+{
+	struct copy *c = arg;
+	struct m2m_cert_record v = *r;
+	enum m2m_err rc;
+
+	/* Recorded valid, then revoked as it was: the same record. */
+	v.status = M2M_CERT_VALID;
+	v.revoked_at = 0;
+	v.reason = -1;
+	rc = m2m_ledger_add_cert(c->ctx, c->to, &v, NULL);
+	if (rc == M2M_OK && r->status == M2M_CERT_REVOKED) {
+		rc = m2m_ledger_revoke(c->ctx, c->to, r->serial, r->revoked_at,
+				       r->reason);
+		c->st.revoked++;
+	}
+	if (rc != M2M_OK)
+		return m2m_error_prefix(c->ctx, "certificate %s", r->serial);
+	c->st.certs++;
+	return M2M_OK;
+}
+
+static enum m2m_err copy_crl(void *arg, const struct m2m_crl_record *crl)
+{
+	struct copy *c = arg;
+	enum m2m_err rc = c->to->ops->crl_put(c->ctx, c->to, crl);
+
+	if (rc != M2M_OK)
+		return m2m_error_prefix(c->ctx, "CRL %" PRIu64, crl->number);
+	c->st.crls++;
+	return M2M_OK;
+}
+
+static enum m2m_err copy_entry(void *arg, const struct m2m_ledger_audit_row *r)
+{
+	struct copy *c = arg;
+	enum m2m_err rc = c->to->ops->audit_append(c->ctx, c->to, &r->e);
+
+	if (rc != M2M_OK)
+		return m2m_error_prefix(c->ctx, "audit entry %" PRIu64,
+					r->e.seq);
+	return M2M_OK;
+}
+
+enum m2m_err m2m_ledger_copy(struct m2m_ctx *ctx, const char *from,
+			     const char *to,
+			     struct m2m_ledger_copy_stats *st)
+{
+	static const struct m2m_ledger_filter all;
+	struct m2m_ledger *src = NULL, *dst = NULL;
+	char sfrom[M2M_LEDGER_SHOWN_MAX], sto[M2M_LEDGER_SHOWN_MAX];
+	uint8_t last[M2M_AUDIT_HASH_LEN], dlast[M2M_AUDIT_HASH_LEN];
+	uint64_t count = 0, dcount = 0;
+	struct copy c;
+	enum m2m_err rc;
+
+	memset(&c, 0, sizeof(c));
+	if (st)
+		memset(st, 0, sizeof(*st));
+	m2m_ledger_location_shown(from, sfrom, sizeof(sfrom), NULL);
+	m2m_ledger_location_shown(to, sto, sizeof(sto), NULL);
+	rc = m2m_ledger_open(ctx, from, M2M_LEDGER_READONLY, &src);
+	if (rc != M2M_OK)
+		goto out;
+	rc = audit_verify(ctx, src, &count, NULL, last);
+	if (rc != M2M_OK) {
+		m2m_error_prefix(ctx, "ledger '%s'", sfrom);
+		goto out;
+	}
+	rc = m2m_ledger_open(ctx, to, M2M_LEDGER_CREATE, &dst);
+	if (rc == M2M_OK)
+		rc = copy_target_empty(ctx, dst, sto);
+	if (rc == M2M_OK)
+		rc = m2m_ledger_begin(ctx, dst);
+	if (rc != M2M_OK)
+		goto out;
+	c.ctx = ctx;
+	c.to = dst;
+	src->walking = 1;
+	rc = src->ops->list(ctx, src, &all, copy_cert, &c);
+	if (rc == M2M_OK)
+		rc = src->ops->crl_list(ctx, src, copy_crl, &c);
+	if (rc == M2M_OK)
+		rc = src->ops->audit_list(ctx, src, copy_entry, &c);
+	src->walking = 0;
+	if (rc != M2M_OK) {
+		m2m_error_prefix(ctx, "cannot copy into '%s'", sto);
+		goto out;
+	}
+	/* What was written, read back, before it is committed. */
+	rc = audit_verify(ctx, dst, &dcount, NULL, dlast);
+	if (rc == M2M_OK && (dcount != count ||
+			     memcmp(dlast, last, sizeof(last)) != 0))
+		rc = m2m_error(ctx, M2M_ERR_VERIFY,
+			       "audit log: %" PRIu64 " entries copied, %" PRIu64 " read back, or another last hash",
+			       count, dcount);
+	if (rc != M2M_OK) {
+		m2m_error_prefix(ctx, "ledger '%s'", sto);
+		goto out;
+	}
+	rc = m2m_ledger_commit(ctx, dst);
+	if (rc != M2M_OK)
+		goto out;
+	c.st.audit = count;
+	memcpy(c.st.last_hash, last, sizeof(last));
+	if (st)
+		*st = c.st;
+out:
+	m2m_ledger_close(dst);	/* an open transaction is rolled back */
+	m2m_ledger_close(src);
 	return rc;
 }

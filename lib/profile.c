@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include <m2m/key.h>
+#include <m2m/ledger.h>
 #include <m2m/profile.h>
 
 #include "internal.h"
@@ -817,6 +818,29 @@ static enum m2m_err parse_location(struct m2m_ctx *ctx, enum key k,
 	return M2M_OK;
 }
 
+/*
+ * A ledger URI must not hold a password: ca.conf is no place for one, and
+ * libpq finds it in PGPASSWORD, a PGPASSFILE or ~/.pgpass.  Looked for
+ * before anything quotes the value.
+ */
+static enum m2m_err ledger_password(struct m2m_ctx *ctx, const char *v,
+				    size_t len)
+{
+	char buf[M2M_URI_TEXT_MAX], shown[M2M_LEDGER_SHOWN_MAX];
+	int had = 0;
+
+	if (len >= sizeof(buf))
+		return M2M_OK;	/* refused as too long, unquoted */
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	m2m_ledger_location_shown(buf, shown, sizeof(shown), &had);
+	if (had)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "ledger '%s' holds a password: give it in PGPASSWORD, a PGPASSFILE or ~/.pgpass instead",
+				 shown);
+	return M2M_OK;
+}
+
 /* Apply "key = v" of the [ca] section to *p. */
 static enum m2m_err apply_ca(struct m2m_ctx *ctx, struct m2m_profiles *p,
 			     enum key k, const char *v, size_t len)
@@ -830,6 +854,11 @@ static enum m2m_err apply_ca(struct m2m_ctx *ctx, struct m2m_profiles *p,
 		if (rc == M2M_OK)
 			p->crl_validity_days = days;
 		return rc;
+	}
+	if (k == K_CA_LEDGER) {
+		rc = ledger_password(ctx, v, len);
+		if (rc != M2M_OK)
+			return rc;
 	}
 	/* Whole buffers, zero-filled: equal settings are equal bytes. */
 	memset(loc, 0, sizeof(loc));

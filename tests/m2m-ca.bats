@@ -14,6 +14,20 @@
 # shellcheck disable=SC2154,SC2030,SC2031
 
 load 'helpers/common'
+load 'helpers/postgres'
+
+# Every test runs on both ledgers: tests/m2m-ca-postgresql.bats is this
+# file (a symbolic link), and run as that, every CA the tests make without
+# --ledger keeps its ledger in a schema of its own on a throwaway
+# PostgreSQL cluster (see pg_m2m_ca below).  A test that looks at the ledger
+# itself asks ledger_of and ledger_sql.
+LEDGER=sqlite
+case $BATS_TEST_FILENAME in
+*-postgresql.bats)
+	LEDGER=postgresql
+	BATS_TEST_NAME_PREFIX='[postgresql] '
+	;;
+esac
 
 # The idevid profile's device model OID, and its DER (tag, length, value)
 # in the upper-case hex openssl asn1parse prints.
@@ -40,6 +54,13 @@ SAN_V1=3025A02306082B06010505070804A0173015${HW_DER}0407${V1^^}
 setup_file() {
 	export BATS_NO_PARALLELIZE_WITHIN_FILE=true
 	cd "$BATS_FILE_TMPDIR" || return 1
+	if [ $LEDGER = postgresql ]; then
+		# Without the server every test skips (in setup).
+		pg_available || return 0
+		pg_start || return 1
+		pg_m2m_ca || return 1
+		PATH=$BATS_FILE_TMPDIR/pgbin:$PATH
+	fi
 	m2m-ca init root --subject 'C=DE,O=Example,CN=Root' > root.out
 	m2m-ca init factory --parent root --hw-type "$HW" \
 		--device-subject "$DEVICE_SUBJECT" > factory.out
@@ -68,10 +89,104 @@ open(sys.argv[2], "wb").write(d)' ec.der badsig.der
 		--serial SN-1 --out x.pem
 }
 
+teardown_file() {
+	if [ $LEDGER = postgresql ]; then
+		pg_stop
+	fi
+}
+
 setup() {
+	if [ $LEDGER = postgresql ] && [ -z "${M2M_PG_HOST-}" ]; then
+		skip 'the PostgreSQL server is not installed (scripts/install-deps)'
+	fi
+	if [ $LEDGER = postgresql ]; then
+		PATH=$BATS_FILE_TMPDIR/pgbin:$PATH
+	fi
 	F=$BATS_FILE_TMPDIR
 	unset M2M_CA
 	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+# On PostgreSQL, m2m-ca is a script first on PATH that gives 'm2m-ca init'
+# without --ledger one: a schema of its own (caN) in the database m2m,
+# made beforehand, many at once, for speed.  It execs the tool, so that a
+# test's $! is the tool's own process.
+PG_SCHEMAS=300
+pg_m2m_ca() {
+	local i sql=
+
+	pg_newdb m2m || return 1
+	for ((i = 1; i <= PG_SCHEMAS; i++)); do
+		sql+="CREATE SCHEMA ca$i;"
+	done
+	pg_sql m2m "$sql" || return 1
+	mkdir -p "$BATS_FILE_TMPDIR/pgbin" || return 1
+	cat > "$BATS_FILE_TMPDIR/pgbin/m2m-ca" <<-EOF || return 1
+	#!/bin/bash
+	if [ "\${1-}" = init ]; then
+		for a; do
+			case \$a in --ledger | --ledger=*) exec "$BUILD/bin/m2m-ca" "\$@" ;; esac
+		done
+		exec 9>> "$BATS_FILE_TMPDIR/schemas"
+		flock 9
+		n=\$(( \$(wc -l < "$BATS_FILE_TMPDIR/schemas") + 1 ))
+		echo "\$n" >&9
+		exec 9>&-
+		if [ "\$n" -gt $PG_SCHEMAS ]; then
+			"$M2M_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -c "CREATE SCHEMA ca\$n" \\
+				"host=$M2M_PG_HOST user=m2m dbname=m2m" || exit 99
+		fi
+		exec "$BUILD/bin/m2m-ca" "\$@" --ledger "$(pg_uri m2m)&options=-csearch_path%3Dca\$n"
+	fi
+	exec "$BUILD/bin/m2m-ca" "\$@"
+	EOF
+	chmod +x "$BATS_FILE_TMPDIR/pgbin/m2m-ca"
+}
+
+# ledger_of CA: the ledger location in CA's ca.conf.
+ledger_of() {
+	sed -n 's/^ledger = //p' "$1/ca.conf"
+}
+
+# ledger_loc CA: the location of CA's ledger as the tool names it (a
+# relative path resolved against CA).
+ledger_loc() {
+	local loc
+	loc=$(ledger_of "$1")
+	case $loc in
+	/* | *://*) printf '%s\n' "$loc" ;;
+	*) printf '%s/%s\n' "$1" "$loc" ;;
+	esac
+}
+
+# new_ledger NAME: a location where no ledger is yet, on the back-end the
+# tests run on: NAME.db here, or a new database.
+new_ledger() {
+	if [ $LEDGER = postgresql ]; then
+		pg_newdb "t${BATS_TEST_NUMBER}_$1" || return 1
+		pg_uri "t${BATS_TEST_NUMBER}_$1"
+	else
+		printf '%s.db\n' "$1"
+	fi
+}
+
+# ledger_sql CA SQL: run SQL in CA's ledger behind the tool's back; print
+# how many rows it changed.
+ledger_sql() {
+	local loc
+	loc=$(ledger_of "$1")
+	case $loc in
+	postgresql://*)
+		"$M2M_PG_BIN/psql" -X -v ON_ERROR_STOP=1 -d "$loc" -c "$2" |
+			awk '{ print $NF }'
+		;;
+	*)
+		python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+print(db.execute(sys.argv[2]).rowcount)
+db.commit()' "$1/$loc" "$2"
+		;;
+	esac
 }
 
 # ---- helpers -----------------------------------------------------------------
@@ -240,7 +355,7 @@ issue_refused() {
 
 # ---- --help and --version ------------------------------------------------------
 
-SUBCOMMANDS='init issue revoke crl ocsp list show export profile audit'
+SUBCOMMANDS='init issue revoke crl ocsp list show export profile audit ledger'
 
 @test "--help prints every subcommand's usage lines and exits 0" {
 	run --separate-stderr m2m-ca --help
@@ -333,13 +448,19 @@ SUBCOMMANDS='init issue revoke crl ocsp list show export profile audit'
 @test "init: a root CA, its output line, files and modes" {
 	run --separate-stderr m2m-ca init r --subject 'C=DE,O=Example,CN=Root'
 	assert_ok "root CA 'CN=Root,O=Example,C=DE' created in r"
-	assert_equal "$(cd r && echo *)" 'ca.conf ca.crt ca.key chain.pem ledger.db'
-	assert_equal "$(stat -c %a r r/ca.key r/ledger.db)" $'700\n600\n600'
+	if [ $LEDGER = sqlite ]; then
+		assert_equal "$(cd r && echo *)" 'ca.conf ca.crt ca.key chain.pem ledger.db'
+		assert_equal "$(stat -c %a r r/ca.key r/ledger.db)" $'700\n600\n600'
+		grep -qx 'ledger = ledger.db' r/ca.conf
+	else
+		assert_equal "$(cd r && echo *)" 'ca.conf ca.crt ca.key chain.pem'
+		assert_equal "$(stat -c %a r r/ca.key)" $'700\n600'
+		grep -qx "ledger = postgresql:///m2m?host=$M2M_PG_HOST&user=m2m&options=-csearch_path%3Dca[0-9]*" r/ca.conf
+	fi
 	assert_equal "$(stat -c %a r/ca.crt r/ca.conf r/chain.pem)" $'644\n644\n644'
 	assert_equal "$(head -n 1 r/ca.key)" '-----BEGIN PRIVATE KEY-----'
 	[ ! -s r/chain.pem ]
 	grep -qx 'key = ca.key' r/ca.conf
-	grep -qx 'ledger = ledger.db' r/ca.conf
 	run openssl x509 -in r/ca.crt -noout -subject -issuer
 	assert_output $'subject=C = DE, O = Example, CN = Root\nissuer=C = DE, O = Example, CN = Root'
 	# The ledger holds no certificate, and the audit log its "init".
@@ -1307,7 +1428,7 @@ $new idevid  valid   9999-12-31T23:59:59Z SN-1 $V1"
 @test "issue: a damaged CA directory (ca.conf, ca.crt, ca.key, ledger), exit 3" {
 	cp -a "$F/factory" conf
 	echo 'garbage line' >> conf/ca.conf
-	local n
+	local n uri
 	n=$(wc -l < conf/ca.conf)
 	run --separate-stderr m2m-ca issue --ca conf --csr "$F/ec.csr" --ppid 023c71bf4a0b99 --out out.pem
 	assert_error 3 "m2m-ca: cannot open the CA: 'conf/ca.conf': line $n: expected 'key = value', '[section]', a comment or a blank line, not 'garbage line'"
@@ -1336,15 +1457,34 @@ $new idevid  valid   9999-12-31T23:59:59Z SN-1 $V1"
 	assert_error 3 "m2m-ca: cannot open the CA: cannot open 'nokey/ca.key': No such file or directory"
 
 	cp -a "$F/factory" noledger
-	rm noledger/ledger.db
-	run --separate-stderr m2m-ca issue --ca noledger --csr "$F/ec.csr" --ppid 023c71bf4a0b99 --out out.pem
-	assert_error 3 "m2m-ca: cannot open the CA: CA directory 'noledger' is damaged: no ledger at 'noledger/ledger.db'"
-	assert_file_not_exists noledger/ledger.db
+	if [ $LEDGER = sqlite ]; then
+		rm noledger/ledger.db
+		run --separate-stderr m2m-ca issue --ca noledger --csr "$F/ec.csr" --ppid 023c71bf4a0b99 --out out.pem
+		assert_error 3 "m2m-ca: cannot open the CA: CA directory 'noledger' is damaged: no ledger at 'noledger/ledger.db'"
+		assert_file_not_exists noledger/ledger.db
+	else
+		# A database that holds no ledger.
+		pg_newdb noledger
+		uri=$(pg_uri noledger)
+		sed -i "s|^ledger = .*|ledger = ${uri//&/\\&}|" noledger/ca.conf
+		run --separate-stderr m2m-ca issue --ca noledger --csr "$F/ec.csr" --ppid 023c71bf4a0b99 --out out.pem
+		assert_error 3 "m2m-ca: cannot open the CA: CA directory 'noledger' is damaged: no ledger at '$(pg_uri noledger)'"
+		assert_equal "$(pg_sql noledger "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 0
+	fi
 
 	cp -a "$F/factory" badledger
-	echo junk > badledger/ledger.db
-	run --separate-stderr m2m-ca list --ca badledger
-	assert_error 3 "m2m-ca: cannot open the CA: 'badledger/ledger.db' is not an m2m ledger"
+	if [ $LEDGER = sqlite ]; then
+		echo junk > badledger/ledger.db
+		run --separate-stderr m2m-ca list --ca badledger
+		assert_error 3 "m2m-ca: cannot open the CA: 'badledger/ledger.db' is not an m2m ledger"
+	else
+		pg_newdb badledger
+		pg_sql badledger 'CREATE TABLE certs (junk text)'
+		uri=$(pg_uri badledger)
+		sed -i "s|^ledger = .*|ledger = ${uri//&/\\&}|" badledger/ca.conf
+		run --separate-stderr m2m-ca list --ca badledger
+		assert_error 3 "m2m-ca: cannot open the CA: '$(pg_uri badledger)' is not an m2m ledger (it has tables of the ledger's names, but no m2m_schema)"
+	fi
 	assert_file_not_exists out.pem
 }
 
@@ -2237,6 +2377,7 @@ not after: 9999-12-31T23:59:59Z"
 }
 
 @test "--ledger on the command line is relative to the working directory" {
+	[ $LEDGER = sqlite ] || skip 'a relative path is a SQLite ledger'
 	new_ca ca
 	m2m-ca issue --ca ca --csr "$F/ec.csr" --ppid "$V1" --out a.pem
 	run --separate-stderr m2m-ca list --ca ca --ledger ca/ledger.db
@@ -2252,16 +2393,166 @@ not after: 9999-12-31T23:59:59Z"
 	assert_equal "${#lines[@]}" 1
 }
 
+@test "a ledger URI with a password is refused everywhere, exit 3, the password never shown" {
+	local uri='postgresql://ca:s3cret@db.example/ledger'
+	local why="ledger 'postgresql://ca:***@db.example/ledger' holds a password: give it in PGPASSWORD, a PGPASSFILE or ~/.pgpass instead"
+	run --separate-stderr m2m-ca list --ca "$F/factory" --ledger "$uri"
+	assert_error 3 "m2m-ca: cannot open the CA: $why"
+	run --separate-stderr m2m-ca init r --subject CN=R --ledger "$uri"
+	assert_error 3 "m2m-ca: cannot create the CA 'r': $why"
+	assert_equal "$(here)" ''
+	new_ca ca
+	local conf
+	conf=$(cat ca/ca.conf)
+	run --separate-stderr m2m-ca profile set --ca ca ca "ledger=$uri"
+	assert_error 3 "m2m-ca: cannot set 'ledger=$uri': ca: $why"
+	assert_equal "$(cat ca/ca.conf)" "$conf"
+	run --separate-stderr m2m-ca ledger copy --from "$(ledger_loc ca)" --to 'postgresql:///x?password=s3cret'
+	assert_error 3 "m2m-ca: cannot copy the ledger: ledger 'postgresql:///x?password=***' holds a password: give it in PGPASSWORD, a PGPASSFILE or ~/.pgpass instead"
+	# Written into ca.conf behind the tool's back: refused when read.
+	sed -i "s|^ledger = .*|ledger = $uri|" ca/ca.conf
+	run --separate-stderr m2m-ca list --ca ca
+	assert_error 3 "m2m-ca: cannot open the CA: 'ca/ca.conf': line 5: $why"
+}
+
+# ---- ledger ---------------------------------------------------------------------------------------
+
+@test "ledger init: an empty ledger that a new CA takes; made twice: exit 3" {
+	local loc loc2
+	loc=$(new_ledger l1)
+	run --separate-stderr m2m-ca ledger init --ledger "$loc"
+	assert_ok "empty ledger made in '$loc' (schema version 1)"
+	run --separate-stderr m2m-ca ledger init --ledger "$loc"
+	assert_error 3 "m2m-ca: cannot make the ledger: a ledger is at '$loc' already"
+	new_ca ca --ledger "$loc"
+	run --separate-stderr m2m-ca audit --ca ca --verify
+	assert_ok 'audit log intact: 1 entries'
+	# One with an entry is another CA's.
+	run --separate-stderr m2m-ca init b --parent "$F/root" --subject CN=B --ledger "$loc"
+	assert_error 3 "m2m-ca: cannot create the CA 'b': ledger '$loc' exists already: a new CA needs a ledger of its own"
+	assert_file_not_exists b
+	loc2=$(new_ledger l2)
+	run --separate-stderr m2m-ca ledger init --ledger "$loc2" --json
+	assert_ok "{\"ledger\":\"$loc2\",\"schema_version\":1}"
+}
+
+@test "ledger migrate: a current ledger is up to date; a newer one or none: exit 3" {
+	local loc
+	loc=$(ledger_loc "$F/factory")
+	run --separate-stderr m2m-ca ledger migrate --ca "$F/factory"
+	assert_ok "ledger '$loc' is at schema version 1: up to date"
+	run --separate-stderr m2m-ca ledger migrate --ledger "$loc" --json
+	assert_ok "{\"ledger\":\"$loc\",\"from\":1,\"to\":1}"
+	cd "$F/factory"
+	run --separate-stderr m2m-ca ledger migrate
+	assert_ok "ledger '$(ledger_loc .)' is at schema version 1: up to date"
+	cd "$BATS_TEST_TMPDIR"
+	new_ca ca
+	if [ $LEDGER = sqlite ]; then
+		ledger_sql ca "UPDATE meta SET value = '2' WHERE key = 'schema_version'" > /dev/null
+	else
+		ledger_sql ca 'INSERT INTO m2m_schema (version) VALUES (2)' > /dev/null
+	fi
+	loc=$(ledger_loc ca)
+	run --separate-stderr m2m-ca ledger migrate --ca ca
+	if [ $LEDGER = sqlite ]; then
+		assert_error 3 "m2m-ca: cannot migrate the ledger: ledger '$loc' has schema version 2, newer than this m2m reads (1)"
+	else
+		assert_error 3 "m2m-ca: cannot migrate the ledger: ledger '$loc' has schema version 2, newer than this m2m reads (1)"
+	fi
+	run --separate-stderr m2m-ca list --ca ca
+	assert_error 3 "m2m-ca: cannot open the CA: ledger '$loc' has schema version 2, newer than this m2m reads (1)"
+	loc=$(new_ledger none)
+	run --separate-stderr m2m-ca ledger migrate --ledger "$loc"
+	assert_error 3 "m2m-ca: cannot migrate the ledger: no ledger at '$loc'"
+	run --separate-stderr m2m-ca ledger migrate --ca nowhere
+	assert_error 3 "m2m-ca: cannot open the CA: 'nowhere' is not a CA directory (no ca.conf)"
+}
+
+@test "ledger copy: records, revocations, CRLs and the audit log, verified on both sides; the CA works on the copy" {
+	new_ca ca
+	m2m-ca issue --ca ca --csr "$F/ec.csr" --ppid "$V1" --out a.pem
+	m2m-ca issue --ca ca --csr "$F/ec.csr" --ppid 023c71bf4a0b2e --out b.pem
+	m2m-ca revoke --ca ca "$(serial_of a.pem)" --reason keyCompromise > /dev/null
+	m2m-ca crl --ca ca --out 1.crl
+	local from to hash list
+	from=$(ledger_loc ca)
+	to=$(new_ledger copy)
+	hash=$(m2m-ca audit --ca ca --json | tail -n 1 | json_field hash)
+	run --separate-stderr m2m-ca ledger copy --from "$from" --to "$to"
+	assert_ok - <<-EOF
+	copied 2 certificates (1 revoked), 1 CRLs and 5 audit entries from '$from' to '$to'
+	audit log intact on both sides, last hash $hash
+	EOF
+	list=$(m2m-ca list --ca ca)
+	run --separate-stderr m2m-ca list --ca ca --ledger "$to"
+	assert_ok "$list"
+	run --separate-stderr m2m-ca audit --ca ca --ledger "$to" --verify
+	assert_ok 'audit log intact: 5 entries'
+	assert_equal "$(m2m-ca audit --ca ca --ledger "$to" --json)" "$(m2m-ca audit --ca ca --json)"
+	# On the copy: uniqueness holds, CRL numbers go on.
+	run --separate-stderr m2m-ca issue --ca ca --ledger "$to" --csr "$F/ec.csr" --ppid 023c71bf4a0b2e --out c.pem
+	assert_failure 3
+	run --separate-stderr m2m-ca crl --ca ca --ledger "$to" --out 2.crl --json
+	assert_success
+	assert_output --partial '{"crl_number":2,'
+	# Not into a ledger with something in it.
+	run --separate-stderr m2m-ca ledger copy --from "$from" --to "$to" --json
+	assert_error 3 "m2m-ca: cannot copy the ledger: ledger '$to' is not empty: a copy goes into a new ledger"
+	to=$(new_ledger copy2)
+	run --separate-stderr m2m-ca ledger copy --from "$from" --to "$to" --json
+	assert_ok "{\"from\":\"$from\",\"to\":\"$to\",\"certificates\":2,\"revoked\":1,\"crls\":1,\"audit_entries\":5,\"last_hash\":\"$hash\"}"
+}
+
+@test "ledger copy: a broken audit chain is not copied, exit 1; nothing is made" {
+	new_ca ca
+	m2m-ca issue --ca ca --csr "$F/ec.csr" --ppid "$V1" --out a.pem
+	m2m-ca crl --ca ca --out 1.crl
+	assert_equal "$(ledger_sql ca 'UPDATE audit SET time = time + 1 WHERE seq = 2')" 1
+	local from to
+	from=$(ledger_loc ca)
+	to=$(new_ledger copy)
+	run --separate-stderr m2m-ca ledger copy --from "$from" --to "$to"
+	assert_error 1 "m2m-ca: cannot copy the ledger: ledger '$from': audit log: entry 2: hash does not match its contents"
+	run --separate-stderr m2m-ca ledger migrate --ledger "$to"
+	assert_error 3 "m2m-ca: cannot migrate the ledger: no ledger at '$to'"
+	run --separate-stderr m2m-ca ledger copy --from nope.db --to "$to"
+	assert_error 3 "m2m-ca: cannot copy the ledger: no ledger at 'nope.db'"
+}
+
+@test "ledger usage errors: exit 2" {
+	local hint="(see 'm2m-ca ledger init --help')"
+	run --separate-stderr m2m-ca ledger
+	assert_error 2 "m2m-ca: ledger needs 'init', 'migrate' or 'copy' $hint"
+	run --separate-stderr m2m-ca ledger frob
+	assert_error 2 "m2m-ca: unknown ledger command 'frob' (init, migrate or copy) $hint"
+	run --separate-stderr m2m-ca ledger init
+	assert_error 2 "m2m-ca: ledger init needs --ledger LOCATION $hint"
+	run --separate-stderr m2m-ca ledger init --ledger x.db extra
+	assert_error 2 "m2m-ca: unexpected argument 'extra' $hint"
+	run --separate-stderr m2m-ca ledger init --ledger x.db --from y.db
+	assert_error 2 "m2m-ca: --from and --to go with 'ledger copy' $hint"
+	run --separate-stderr m2m-ca ledger init --ledger x.db --ca .
+	assert_error 2 "m2m-ca: --ca goes with 'ledger migrate' $hint"
+	run --separate-stderr m2m-ca ledger copy --from x.db
+	assert_error 2 "m2m-ca: ledger copy needs --from LOCATION and --to LOCATION $hint"
+	run --separate-stderr m2m-ca ledger copy --from x.db --to y.db --ledger z.db
+	assert_error 2 "m2m-ca: ledger copy takes --from and --to, not --ledger $hint"
+	run --separate-stderr m2m-ca ledger migrate --to y.db
+	assert_error 2 "m2m-ca: --from and --to go with 'ledger copy' $hint"
+	assert_equal "$(here)" ''
+}
+
 # ---- profile --------------------------------------------------------------------------------------
 
 @test "profile show: ca.conf in its canonical form, or one profile's section" {
 	run --separate-stderr m2m-ca profile show --ca "$F/factory"
-	assert_ok - <<-'EOF'
+	assert_ok - <<-EOF
 	# Settings and certificate profiles of this CA, managed by 'm2m-ca profile set'.
 
 	[ca]
 	key = ca.key
-	ledger = ledger.db
+	ledger = $(ledger_of "$F/factory")
 	crl-validity = 7d
 
 	[idevid]
@@ -2319,7 +2610,7 @@ not after: 9999-12-31T23:59:59Z"
 	run --separate-stderr m2m-ca profile show --ca "$F/factory" idevid --json
 	assert_ok "$idevid"
 	run --separate-stderr m2m-ca profile show --ca "$F/factory" --json
-	assert_ok "{\"key\":\"ca.key\",\"ledger\":\"ledger.db\",\"crl-validity-days\":7,\"profiles\":[$idevid,$ldevid]}"
+	assert_ok "{\"key\":\"ca.key\",\"ledger\":\"$(ledger_of "$F/factory")\",\"crl-validity-days\":7,\"profiles\":[$idevid,$ldevid]}"
 	printf '%s\n' "$output" | json_lines
 	run --separate-stderr m2m-ca profile show --ca "$F/factory" nope
 	assert_error 3 "m2m-ca: no profile 'nope' in '$F/factory'"
@@ -2425,12 +2716,7 @@ not after: 9999-12-31T23:59:59Z"
 	run --separate-stderr m2m-ca audit --ca ca --verify --json
 	assert_ok '{"intact":true,"entries":4}'
 	# Entry 3 (the revocation) now says another reason.
-	python3 -c 'import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-n = db.execute("UPDATE audit SET detail = replace(detail, ?, ?) WHERE seq = 3",
-               ("keyCompromise", "superseded")).rowcount
-assert n == 1
-db.commit()' ca/ledger.db
+	assert_equal "$(ledger_sql ca "UPDATE audit SET detail = replace(detail, 'keyCompromise', 'superseded') WHERE seq = 3")" 1
 	run --separate-stderr m2m-ca audit --ca ca --verify
 	assert_error 1 "m2m-ca: audit log of 'ca' is not intact: audit log: entry 3: hash does not match its contents"
 	run --separate-stderr m2m-ca audit --ca ca --verify --json
@@ -2448,10 +2734,7 @@ db.commit()' ca/ledger.db
 	new_ca ca
 	m2m-ca issue --ca ca --csr "$F/ec.csr" --ppid "$V1" --out a.pem
 	m2m-ca issue --ca ca --csr "$F/ec.csr" --ppid 023c71bf4a0b2e --out b.pem
-	python3 -c 'import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-db.execute("DELETE FROM audit WHERE seq = 2")
-db.commit()' ca/ledger.db
+	assert_equal "$(ledger_sql ca 'DELETE FROM audit WHERE seq = 2')" 1
 	run --separate-stderr m2m-ca audit --ca ca --verify
 	assert_failure 1
 	assert_output ''

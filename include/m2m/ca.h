@@ -83,6 +83,16 @@ enum m2m_err m2m_ca_open(struct m2m_ctx *ctx, const char *dir, unsigned flags,
 /* Close a CA.  Accepts NULL. */
 void m2m_ca_close(struct m2m_ca *ca);
 
+/*
+ * Where the ledger of the CA in dir is, without opening it (for
+ * m2m_ledger_migrate(), whose ledger m2m_ca_open() would refuse): ca.conf's
+ * ledger location, a relative path resolved against dir, into
+ * out[0..size).  Errors as m2m_ca_open()'s for ca.conf; M2M_ERR_INVALID if
+ * out is too small.
+ */
+enum m2m_err m2m_ca_ledger_location(struct m2m_ctx *ctx, const char *dir,
+				    char *out, size_t size);
+
 /* The CA's certificate.  Borrowed. */
 const struct m2m_cert *m2m_ca_cert(const struct m2m_ca *ca);
 

@@ -16,9 +16,11 @@
  * (lib/ledger/): SQLite, the embedded default, and PostgreSQL.  Records are
  * written inside write transactions (m2m_ledger_begin/commit); a
  * certificate is handed out only after the transaction holding its record
- * has committed.  Several processes may write to one ledger at once: the
- * back-end serialises write transactions (waiting for a lock with a
- * timeout), and uniqueness is enforced by the database itself.
+ * has committed.  Several processes may write to one ledger at once:
+ * SQLite serialises write transactions (waiting for a lock with a
+ * timeout); PostgreSQL runs them side by side and serialises only the
+ * audit log's appends, at commit.  Uniqueness is enforced by the database
+ * itself.
  *
  * A ledger is used by one thread at a time, and is closed before the
  * context it was opened with is freed.
@@ -75,18 +77,25 @@ enum m2m_ledger_conflict {
 
 #define M2M_LEDGER_CREATE	0x1	/* create the ledger if absent */
 #define M2M_LEDGER_READONLY	0x2	/* open for reading only */
+#define M2M_LEDGER_EXCL		0x4	/* with CREATE: M2M_ERR_DUPLICATE if
+					   a ledger is there already */
 
 /*
  * Open the ledger at location: "sqlite:PATH", a bare PATH (SQLite), or a
- * "postgresql://..." URI (when built with that back-end).  With
+ * "postgresql://..." (or "postgres://...") URI in libpq's form.  With
  * M2M_LEDGER_CREATE a missing SQLite file is created with the current
- * schema (file mode 0600); without it a missing ledger is
- * M2M_ERR_NOT_FOUND.  Returns M2M_ERR_INVALID for a file that is not a
- * ledger (or has a newer schema) and for a symbolic link (the directories
- * leading to the file may be links), M2M_ERR_UNSUPPORTED for an unknown
- * scheme or a back-end not built in, M2M_ERR_USAGE for CREATE with
- * READONLY, M2M_ERR_BACKEND for database failures.  Caller owns *out; free
- * with m2m_ledger_close().
+ * schema (file mode 0600), and a PostgreSQL database that holds no ledger
+ * gets one (the database itself must exist); without it a missing ledger
+ * is M2M_ERR_NOT_FOUND.  Returns M2M_ERR_INVALID for a file or database
+ * that is not a ledger (or has a schema of another version: see
+ * m2m_ledger_migrate()), for a symbolic link (the directories leading to
+ * the file may be links), and for a URI that holds a password (libpq
+ * takes it from PGPASSWORD, PGPASSFILE or ~/.pgpass);
+ * M2M_ERR_UNSUPPORTED for an unknown scheme, M2M_ERR_USAGE for CREATE
+ * with READONLY or EXCL without CREATE, M2M_ERR_BACKEND for database
+ * failures (a server that cannot be reached, refused credentials).
+ * Details never show a password (m2m_ledger_location_mask()).  Caller
+ * owns *out; free with m2m_ledger_close().
  */
 enum m2m_err m2m_ledger_open(struct m2m_ctx *ctx, const char *location,
 			     unsigned flags, struct m2m_ledger **out);
@@ -100,13 +109,19 @@ int m2m_ledger_schema_version(const struct m2m_ledger *l);
 /*
  * Start a write transaction: waits up to the busy timeout (10 s) for
  * other writers, then M2M_ERR_BACKEND ("ledger is busy").  Transactions do
- * not nest: begin while one is open is M2M_ERR_USAGE.
+ * not nest: begin while one is open is M2M_ERR_USAGE.  A PostgreSQL
+ * ledger whose connection was lost reconnects here (trying for up to
+ * 10 s); a transaction the loss interrupted is gone, and the calls in it
+ * failed with M2M_ERR_BACKEND.
  */
 enum m2m_err m2m_ledger_begin(struct m2m_ctx *ctx, struct m2m_ledger *l);
 
 /*
  * Commit the open transaction durably.  On failure the transaction is
- * rolled back and nothing of it is recorded.
+ * rolled back and nothing of it is recorded; except that when the
+ * connection to a database server is lost during the commit, whether it
+ * was recorded is not known (the detail says so): nothing of it may be
+ * handed out, and a rerun finds what was.
  */
 enum m2m_err m2m_ledger_commit(struct m2m_ctx *ctx, struct m2m_ledger *l);
 
@@ -198,9 +213,12 @@ enum m2m_err m2m_ledger_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
 /*
  * Take the next CRL number (1, 2, ...; in an open transaction): it is
  * reserved in the ledger with the transaction, so every call gives a new
- * number, and a rolled-back one is given again.  Then record the CRL made
- * with a taken number, its thisUpdate and DER: M2M_ERR_USAGE if number was
- * never taken, M2M_ERR_DUPLICATE if its CRL is already recorded.
+ * number, also to writers in other processes.  SQLite gives a number
+ * taken in a rolled-back transaction again; PostgreSQL takes numbers from
+ * a sequence, which skips it (CRL numbers increase, RFC 5280 5.2.3 asks
+ * for no more).  Then record the CRL made with a taken number, its
+ * thisUpdate and DER: M2M_ERR_USAGE if number was never taken,
+ * M2M_ERR_DUPLICATE if its CRL is already recorded.
  */
 enum m2m_err m2m_ledger_next_crl_number(struct m2m_ctx *ctx,
 					struct m2m_ledger *l, uint64_t *number);
@@ -252,6 +270,13 @@ struct m2m_audit_entry {
  * one.  op is a short lower-case word (1 to 32 of a-z, 0-9, '-', '_';
  * M2M_ERR_USAGE otherwise); detail a JSON object (not checked).  Nothing is
  * appended to a log whose last entry is damaged: M2M_ERR_INVALID.
+ *
+ * SQLite chains the entry at once (its writers hold the ledger's lock for
+ * the whole transaction).  PostgreSQL, whose writers work side by side,
+ * chains a transaction's entries when it commits, holding a lock on the
+ * log's head only for the commit: so entries of one transaction are
+ * consecutive, walks inside the transaction do not show them yet, and a
+ * damaged last entry fails m2m_ledger_commit() instead.
  */
 enum m2m_err m2m_ledger_audit(struct m2m_ctx *ctx, struct m2m_ledger *l,
 			      int64_t time, const char *op,
@@ -285,5 +310,53 @@ enum m2m_err m2m_ledger_audit_verify(struct m2m_ctx *ctx, struct m2m_ledger *l,
 enum m2m_err m2m_audit_entry_hash(struct m2m_ctx *ctx,
 				  const struct m2m_audit_entry *e,
 				  uint8_t hash[M2M_AUDIT_HASH_LEN]);
+
+/* ---- locations, schema and moving a ledger ------------------------------ */
+
+/*
+ * location as it may be shown: a copy in out[0..size) (cut to fit, bytes
+ * outside printable ASCII as '?') with the password of a postgresql://
+ * URI, in its user information ("user:PASSWORD@") or a "password="
+ * parameter, replaced by "***".  Returns out.  *had (may be NULL) is set
+ * to whether there was a password.
+ */
+#define M2M_LEDGER_SHOWN_MAX	256
+const char *m2m_ledger_location_shown(const char *location, char *out,
+				      size_t size, int *had);
+
+/*
+ * Bring the schema of the ledger at location up to the version this m2m
+ * uses, in one transaction (concurrent migrations wait for each other).
+ * *from and *to (may be NULL) get the version found and the version now.
+ * A ledger at the current version is left as it is.  Errors as
+ * m2m_ledger_open() without M2M_LEDGER_CREATE (a newer schema is
+ * M2M_ERR_INVALID).
+ */
+enum m2m_err m2m_ledger_migrate(struct m2m_ctx *ctx, const char *location,
+				int *from, int *to);
+
+/* What m2m_ledger_copy() copied. */
+struct m2m_ledger_copy_stats {
+	uint64_t certs;			/* records, revoked ones included */
+	uint64_t revoked;
+	uint64_t crls;
+	uint64_t audit;			/* audit entries */
+	uint8_t last_hash[M2M_AUDIT_HASH_LEN];	/* of the last entry */
+};
+
+/*
+ * Copy the ledger at from (opened read-only; nobody should write to it
+ * meanwhile) into the ledger at to, which is created if absent and must
+ * be empty otherwise (M2M_ERR_DUPLICATE): every certificate record in
+ * order of issuance with its status, every CRL with its number, and the
+ * audit log entry by entry as it is.  The audit chain of from is verified
+ * first (M2M_ERR_VERIFY, detail as m2m_ledger_audit_verify()), then that
+ * of to before its one transaction commits, which must hold as many
+ * entries ending in the same hash (else M2M_ERR_VERIFY and nothing is
+ * copied).  *st (may be NULL) says what was copied.
+ */
+enum m2m_err m2m_ledger_copy(struct m2m_ctx *ctx, const char *from,
+			     const char *to,
+			     struct m2m_ledger_copy_stats *st);
 
 #endif

@@ -14,8 +14,8 @@
  *   - the arguments are well-formed (records complete, serials canonical:
  *     lower-case hex, even length, minimal positive DER content);
  *   - the write ops (add_cert, revoke, next_crl_number, add_crl,
- *     audit_append, audit_last) run inside a transaction the back-end
- *     opened with begin, on a ledger not opened read-only;
+ *     crl_put, audit_append, audit_last) run inside a transaction the
+ *     back-end opened with begin, on a ledger not opened read-only;
  *   - no walk (list, audit_list) is under way on this ledger.
  * Every failure records a detail in ctx; database failures are
  * M2M_ERR_BACKEND.
@@ -41,13 +41,29 @@ struct m2m_ledger_audit_row {
 	size_t prev_hash_len, hash_len;
 };
 
+/*
+ * Open flag of lib/ledger.c's own (beside include/m2m/ledger.h's): accept
+ * a schema of an older version, for migrate.
+ */
+#define M2M_LEDGER_ANY_VERSION	0x100
+
 struct m2m_ledger;
 
 struct m2m_ledger_ops {
 	/*
+	 * Nonzero: the audit log's appends wait for the commit
+	 * (m2m_ledger_audit() queues them; m2m_ledger_commit() calls
+	 * audit_last, then audit_append for each, then commit), so that
+	 * concurrent writers hold the log's lock only while committing.
+	 */
+	int chain_at_commit;
+
+	/*
 	 * Open location (the part after the scheme the table entry strips)
 	 * with M2M_LEDGER_* flags; set l->be and l->schema_version.  Errors
 	 * as m2m_ledger_open() documents.  On failure l->be stays NULL.
+	 * With M2M_LEDGER_ANY_VERSION a schema older than the current one
+	 * is opened (for migrate only).
 	 */
 	enum m2m_err (*open)(struct m2m_ctx *ctx, struct m2m_ledger *l,
 			     const char *location, unsigned flags);
@@ -117,14 +133,24 @@ struct m2m_ledger_ops {
 				uint64_t number, int64_t this_update,
 				const uint8_t *der, size_t der_len);
 	/*
-	 * Call fn for each CRL number reserved, ascending, in constant
-	 * memory; fn's first non-OK code is returned unchanged.  May be NULL
-	 * (m2m_ledger_crl_list() is then M2M_ERR_UNSUPPORTED).
+	 * Every CRL in ascending number, in constant memory; fn's first
+	 * non-OK code is returned unchanged.  crl_put stores one as it is
+	 * (copying a ledger), so that later numbers are taken above it.
 	 */
 	enum m2m_err (*crl_list)(struct m2m_ctx *ctx, struct m2m_ledger *l,
 				 enum m2m_err (*fn)(void *arg,
 					const struct m2m_crl_record *),
 				 void *arg);
+	enum m2m_err (*crl_put)(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				const struct m2m_crl_record *crl);
+
+	/*
+	 * Bring the schema up to the current version in a transaction of its
+	 * own that waits for other migrations (not inside begin/commit);
+	 * *from gets the version found, l->schema_version the new one.
+	 */
+	enum m2m_err (*migrate)(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				int *from);
 
 	/*
 	 * The audit log.  audit_last gives the highest seq and its hash (0
@@ -162,9 +188,21 @@ struct m2m_ledger {
 	int audit_known;
 	uint64_t audit_seq;
 	uint8_t audit_hash[M2M_AUDIT_HASH_LEN];
+
+	/* chain_at_commit: the entries the open transaction appends */
+	struct m2m_ledger_pending *pending;
+	size_t npending, pending_size;
+};
+
+/* An audit entry waiting for its transaction's commit. */
+struct m2m_ledger_pending {
+	int64_t time;
+	char *op;
+	char *detail;
 };
 
 extern const struct m2m_ledger_ops m2m_ledger_sqlite_ops;
+extern const struct m2m_ledger_ops m2m_ledger_postgresql_ops;
 
 /*
  * p[0..n) in lower-case hex for a detail: at most M2M_LEDGER_HEX_OCTETS

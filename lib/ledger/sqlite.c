@@ -85,7 +85,7 @@ static const char schema_sql[] =
 enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
 	ST_ADD, ST_GET, ST_FIND, ST_FIND_DEVICE, ST_REVOKE,
-	ST_CRL_NEXT, ST_CRL_ADD, ST_CRL_GET, ST_CRL_LIST,
+	ST_CRL_NEXT, ST_CRL_ADD, ST_CRL_GET, ST_CRL_LIST, ST_CRL_PUT,
 	ST_AUDIT_LAST, ST_AUDIT_ADD, ST_AUDIT_LIST,
 	ST_COUNT
 };
@@ -112,6 +112,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CRL_GET] = "SELECT der IS NOT NULL FROM crls WHERE number = ?1",
 	[ST_CRL_LIST] = "SELECT number, this_update, der FROM crls "
 		"ORDER BY number",
+	[ST_CRL_PUT] = "INSERT INTO crls (number, this_update, der) "
+		"VALUES (?1, ?2, ?3)",
 	[ST_AUDIT_LAST] = "SELECT seq, hash FROM audit "
 		"ORDER BY seq DESC LIMIT 1",
 	[ST_AUDIT_ADD] = "INSERT INTO audit (seq, time, op, detail, "
@@ -393,7 +395,7 @@ static enum m2m_err sq_create(struct m2m_ctx *ctx, struct sq *s)
 
 /* The schema version in meta, checked. */
 static enum m2m_err sq_version(struct m2m_ctx *ctx, struct sq *s,
-			       int *version)
+			       unsigned flags, int *version)
 {
 	sqlite3_stmt *st = NULL;
 	const char *v = NULL;
@@ -426,6 +428,13 @@ static enum m2m_err sq_version(struct m2m_ctx *ctx, struct sq *s,
 	if (n > SCHEMA_VERSION) {
 		rc = m2m_error(ctx, M2M_ERR_INVALID,
 			       "ledger '%s' has schema version %ld, newer than this m2m reads (%d)",
+			       m2m_quote(q, s->path, strlen(s->path)), n,
+			       SCHEMA_VERSION);
+		goto out;
+	}
+	if (n < SCHEMA_VERSION && !(flags & M2M_LEDGER_ANY_VERSION)) {
+		rc = m2m_error(ctx, M2M_ERR_INVALID,
+			       "ledger '%s' has schema version %ld, older than this m2m uses (%d): migrate it",
 			       m2m_quote(q, s->path, strlen(s->path)), n,
 			       SCHEMA_VERSION);
 		goto out;
@@ -519,7 +528,7 @@ static enum m2m_err sq_open(struct m2m_ctx *ctx, struct m2m_ledger *l,
 	struct stat sb;
 	char q[M2M_QUOTE_MAX], *real = NULL;
 	enum m2m_err rc = M2M_ERR_NOMEM;
-	int objects = 0, meta = 0, created = 0, oflags, r, i;
+	int objects = 0, meta = 0, had = 0, created = 0, oflags, r, i;
 
 	if (!*path)
 		return m2m_error(ctx, M2M_ERR_USAGE, "no ledger path");
@@ -562,6 +571,7 @@ static enum m2m_err sq_open(struct m2m_ctx *ctx, struct m2m_ledger *l,
 		rc = sq_error(ctx, s, r, "set up the ledger");
 		goto out;
 	}
+	had = meta;
 	if (!meta && objects == 0 && flags & M2M_LEDGER_CREATE) {
 		rc = sq_create(ctx, s);
 		if (rc == M2M_OK)
@@ -573,7 +583,12 @@ static enum m2m_err sq_open(struct m2m_ctx *ctx, struct m2m_ledger *l,
 		rc = not_a_ledger(ctx, s);
 		goto out;
 	}
-	rc = sq_version(ctx, s, &l->schema_version);
+	if (had && flags & M2M_LEDGER_EXCL) {
+		rc = m2m_error(ctx, M2M_ERR_DUPLICATE,
+			       "a ledger is at '%s' already", q);
+		goto out;
+	}
+	rc = sq_version(ctx, s, flags, &l->schema_version);
 	if (rc != M2M_OK)
 		goto out;
 	if (!(flags & M2M_LEDGER_READONLY)) {
@@ -994,6 +1009,97 @@ static enum m2m_err sq_add_crl(struct m2m_ctx *ctx, struct m2m_ledger *l,
 	return rc;
 }
 
+static enum m2m_err sq_crl_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
+				enum m2m_err (*fn)(void *arg,
+					const struct m2m_crl_record *),
+				void *arg)
+{
+	struct sq *s = sq_of(l);
+	sqlite3_stmt *st = s->st[ST_CRL_LIST];
+	struct m2m_crl_record crl;
+	enum m2m_err rc = M2M_OK;
+	int r;
+
+	for (;;) {
+		r = sqlite3_step(st);
+		if (r == SQLITE_DONE)
+			break;
+		if (r != SQLITE_ROW) {
+			rc = sq_error(ctx, s, r, "read the CRLs");
+			break;
+		}
+		memset(&crl, 0, sizeof(crl));
+		crl.number = (uint64_t)sqlite3_column_int64(st, 0);
+		crl.der = sqlite3_column_blob(st, 2);
+		crl.der_len = (size_t)sqlite3_column_bytes(st, 2);
+		if (crl.der)
+			crl.this_update = sqlite3_column_int64(st, 1);
+		else
+			crl.der_len = 0;
+		rc = fn(arg, &crl);
+		if (rc != M2M_OK)
+			break;
+	}
+	sq_done(st);
+	return rc;
+}
+
+static enum m2m_err sq_crl_put(struct m2m_ctx *ctx, struct m2m_ledger *l,
+			       const struct m2m_crl_record *crl)
+{
+	struct sq *s = sq_of(l);
+	sqlite3_stmt *st = s->st[ST_CRL_PUT];
+	enum m2m_err rc = M2M_OK;
+	int r;
+
+	if (crl->number == 0 || crl->number > INT64_MAX)
+		return m2m_error(ctx, M2M_ERR_INVALID,
+				 "CRL number %" PRIu64 " is out of range",
+				 crl->number);
+	r = sqlite3_bind_int64(st, 1, (int64_t)crl->number);
+	if (r == SQLITE_OK && crl->der)
+		r = sqlite3_bind_int64(st, 2, crl->this_update);
+	if (r == SQLITE_OK && crl->der)
+		r = sqlite3_bind_blob64(st, 3, crl->der, crl->der_len,
+					SQLITE_STATIC);
+	if (r == SQLITE_OK)
+		r = sqlite3_step(st);
+	if (r != SQLITE_DONE)
+		rc = sq_error(ctx, s, r, "record a CRL");
+	sq_done(st);
+	return rc;
+}
+
+/* ---- the schema --------------------------------------------------------- */
+
+/*
+ * Version 1 is schema_sql; a later version adds its step here, run in the
+ * migration's transaction, ending in setting meta's schema_version.
+ */
+static enum m2m_err sq_migrate(struct m2m_ctx *ctx, struct m2m_ledger *l,
+			       int *from)
+{
+	struct sq *s = sq_of(l);
+	int r, version = 0;
+	enum m2m_err rc;
+
+	r = sq_step_once(s->st[ST_BEGIN]);
+	if (r != SQLITE_DONE)
+		return sq_error(ctx, s, r, "begin the migration");
+	/* Read again under the lock: another process may have migrated. */
+	rc = sq_version(ctx, s, M2M_LEDGER_ANY_VERSION, &version);
+	if (rc == M2M_OK) {
+		*from = version;
+		l->schema_version = SCHEMA_VERSION;
+		r = sq_step_once(s->st[ST_COMMIT]);
+		if (r != SQLITE_DONE)
+			rc = sq_error(ctx, s, r, "commit the migration");
+	}
+	if (rc != M2M_OK)
+		sq_rollback(l);
+	return rc;
+}
+
 /* ---- the audit log ------------------------------------------------------ */
 
 static enum m2m_err sq_audit_last(struct m2m_ctx *ctx, struct m2m_ledger *l,
@@ -1112,40 +1218,6 @@ static enum m2m_err sq_audit_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
 	return rc;
 }
 
-static enum m2m_err sq_crl_list(struct m2m_ctx *ctx, struct m2m_ledger *l,
-				enum m2m_err (*fn)(void *arg,
-					const struct m2m_crl_record *),
-				void *arg)
-{
-	struct sq *s = sq_of(l);
-	sqlite3_stmt *st = s->st[ST_CRL_LIST];
-	struct m2m_crl_record rec;
-	enum m2m_err rc = M2M_OK;
-	int r;
-
-	for (;;) {
-		r = sqlite3_step(st);
-		if (r == SQLITE_DONE)
-			break;
-		if (r != SQLITE_ROW) {
-			rc = sq_error(ctx, s, r, "list the CRLs");
-			break;
-		}
-		memset(&rec, 0, sizeof(rec));
-		rec.number = (uint64_t)sqlite3_column_int64(st, 0);
-		rec.this_update = sqlite3_column_int64(st, 1);
-		if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
-			rec.der = sqlite3_column_blob(st, 2);
-			rec.der_len = (size_t)sqlite3_column_bytes(st, 2);
-		}
-		rc = fn(arg, &rec);
-		if (rc != M2M_OK)
-			break;
-	}
-	sq_done(st);
-	return rc;
-}
-
 const struct m2m_ledger_ops m2m_ledger_sqlite_ops = {
 	.open = sq_open,
 	.close = sq_close,
@@ -1161,6 +1233,8 @@ const struct m2m_ledger_ops m2m_ledger_sqlite_ops = {
 	.next_crl_number = sq_next_crl_number,
 	.add_crl = sq_add_crl,
 	.crl_list = sq_crl_list,
+	.crl_put = sq_crl_put,
+	.migrate = sq_migrate,
 	.audit_append = sq_audit_append,
 	.audit_last = sq_audit_last,
 	.audit_list = sq_audit_list,

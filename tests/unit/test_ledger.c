@@ -447,16 +447,16 @@ UNIT_TEST(open_symbolic_link_refused)
 	rmdir(tmp_path(path, "realdir"));
 }
 
-UNIT_TEST(open_postgresql_and_unknown_schemes_unsupported)
+UNIT_TEST(open_unknown_schemes_unsupported_and_uri_passwords_refused)
 {
 	struct m2m_ledger *l = NULL;
 
-	CHECK_FAILS(m2m_ledger_open(ctx, "postgresql://ca@localhost/ledger",
-				    0, &l), M2M_ERR_UNSUPPORTED,
-		    "PostgreSQL ledgers are not built in yet");
-	CHECK_FAILS(m2m_ledger_open(ctx, "postgres:///ledger?host=/tmp", 0,
-				    &l), M2M_ERR_UNSUPPORTED,
-		    "PostgreSQL ledgers are not built in yet");
+	/* Refused before connecting: the password would be in argv or
+	 * ca.conf. */
+	CHECK_FAILS(m2m_ledger_open(ctx, "postgresql://ca:s3cret@localhost/ledger",
+				    0, &l), M2M_ERR_INVALID,
+		    "ledger 'postgresql://ca:***@localhost/ledger' holds a password");
+	CHECK(strstr(m2m_ctx_detail(ctx), "s3cret") == NULL);
 	/* Never the rest of the URI: it may hold a password. */
 	CHECK_FAILS(m2m_ledger_open(ctx, "mysql://ca:s3cret@db/x", 0, &l),
 		    M2M_ERR_UNSUPPORTED, "unknown ledger scheme 'mysql'");
@@ -465,6 +465,100 @@ UNIT_TEST(open_postgresql_and_unknown_schemes_unsupported)
 	CHECK_FAILS(m2m_ledger_open(ctx, "./a://b", 0, &l),
 		    M2M_ERR_NOT_FOUND, "no ledger at './a://b'");
 	CHECK(l == NULL);
+}
+
+UNIT_TEST(locations_are_shown_without_their_passwords)
+{
+	static const struct {
+		const char *in, *out;
+		int had;
+	} cases[] = {
+		{ "ledger.db", "ledger.db", 0 },
+		{ "sqlite:/var/ca/ledger.db", "sqlite:/var/ca/ledger.db", 0 },
+		{ "postgresql://ca@db.example:5433/ledger",
+		  "postgresql://ca@db.example:5433/ledger", 0 },
+		{ "postgresql://ca:s3cret@db.example/ledger",
+		  "postgresql://ca:***@db.example/ledger", 1 },
+		{ "postgres://ca:s3c:r@t@db/ledger?sslmode=require",
+		  "postgres://ca:***@t@db/ledger?sslmode=require", 1 },
+		{ "postgresql://:s3cret@/ledger", "postgresql://:***@/ledger", 1 },
+		{ "postgresql:///ledger?host=/run/pg&password=s3cret&user=ca",
+		  "postgresql:///ledger?host=/run/pg&password=***&user=ca", 1 },
+		{ "postgresql:///l?pass%77ord=s3cret", "postgresql:///l?pass%77ord=***", 1 },
+		{ "postgresql:///l?passfile=/etc/pgpass",
+		  "postgresql:///l?passfile=/etc/pgpass", 0 },
+		/* A '/' before the '@': no user information, a path. */
+		{ "postgresql://h/db@x:y", "postgresql://h/db@x:y", 0 },
+		{ "postgresql://h/db?x=\x01", "postgresql://h/db?x=?", 0 },
+		{ "", "", 0 },
+	};
+	char out[M2M_LEDGER_SHOWN_MAX], small[20];
+	size_t i;
+	int had;
+
+	for (i = 0; i < UNIT_COUNT(cases); i++) {
+		had = -1;
+		m2m_ledger_location_shown(cases[i].in, out, sizeof(out), &had);
+		CHECK_EQ_STR(out, cases[i].out);
+		CHECK_MSG(had == cases[i].had, "%s: had %d", cases[i].in, had);
+	}
+	/* Cut to fit; NULL is nothing. */
+	m2m_ledger_location_shown("postgresql://ca:s3cret@db/x", small, 16,
+				  NULL);
+	CHECK(strcmp(small, "postgresql://ca") == 0);
+	m2m_ledger_location_shown("postgresql://ca:s3cret@db/x", small,
+				  sizeof(small), NULL);
+	CHECK(strcmp(small, "postgresql://ca:***") == 0);
+	/* A password past what fits is still found. */
+	snprintf(out, sizeof(out), "postgresql:///%0200d?password=s3cret", 0);
+	m2m_ledger_location_shown(out, small, sizeof(small), &had);
+	CHECK_EQ_INT(had, 1);
+	CHECK(m2m_ledger_location_shown(NULL, out, sizeof(out), &had) == out);
+	CHECK_EQ_STR(out, "");
+	CHECK_EQ_INT(had, 0);
+}
+
+UNIT_TEST(create_exclusive_refuses_an_existing_ledger)
+{
+	struct m2m_ledger *l = NULL;
+	char path[PATH_MAX], q[PATH_MAX + 64];
+
+	tmp_path(path, "excl.db");
+	CHECK_OK(m2m_ledger_open(ctx, path, M2M_LEDGER_CREATE |
+				 M2M_LEDGER_EXCL, &l));
+	m2m_ledger_close(l);
+	l = NULL;
+	snprintf(q, sizeof(q), "a ledger is at '%s' already", path);
+	CHECK_FAILS(m2m_ledger_open(ctx, path, M2M_LEDGER_CREATE |
+				    M2M_LEDGER_EXCL, &l), M2M_ERR_DUPLICATE, q);
+	CHECK_FAILS(m2m_ledger_open(ctx, path, M2M_LEDGER_EXCL, &l),
+		    M2M_ERR_USAGE, "invalid ledger open flags 0x4");
+	CHECK_FAILS(m2m_ledger_open(ctx, path, 0x100, &l), M2M_ERR_USAGE,
+		    "invalid ledger open flags 0x100");
+	CHECK(l == NULL);
+}
+
+UNIT_TEST(migrate_a_current_ledger_changes_nothing)
+{
+	struct m2m_ledger *l = fresh("migrate.db");
+	char path[PATH_MAX];
+	int from = -1, to = -1;
+
+	m2m_ledger_close(l);
+	CHECK_OK(m2m_ledger_migrate(ctx, tmp_path(path, "migrate.db"), &from,
+				    &to));
+	CHECK_EQ_INT(from, 1);
+	CHECK_EQ_INT(to, 1);
+	CHECK_OK(m2m_ledger_migrate(ctx, path, NULL, NULL));
+	CHECK_FAILS(m2m_ledger_migrate(ctx, tmp_path(path, "absent.db"), &from,
+				       &to), M2M_ERR_NOT_FOUND, "no ledger at");
+	CHECK_EQ_INT(from, 0);
+	CHECK_EQ_INT(to, 0);
+	CHECK(raw_sql("migrate.db", "UPDATE meta SET value = '3' "
+		      "WHERE key = 'schema_version'"));
+	CHECK_FAILS(m2m_ledger_migrate(ctx, tmp_path(path, "migrate.db"), NULL,
+				       NULL), M2M_ERR_INVALID,
+		    "has schema version 3, newer than this m2m reads (1)");
 }
 
 /* ---- transactions ------------------------------------------------------- */
@@ -1283,6 +1377,97 @@ UNIT_TEST(audit_verify_finds_a_rehashed_entry_by_its_successor)
 	m2m_ledger_close(l);
 }
 
+/* ---- copies ------------------------------------------------------------- */
+
+UNIT_TEST(copy_between_sqlite_ledgers_verifies_both_chains)
+{
+	static const uint8_t der[] = { 0x30, 0x03, 0x02, 0x01, 0x05 };
+	struct m2m_ledger_copy_stats st;
+	struct m2m_ledger *l = fresh("copy-from.db"), *c = NULL;
+	struct m2m_cert_record a, b;
+	char from[PATH_MAX], to[PATH_MAX], detail[64];
+	uint64_t n = 0, count = 0;
+	struct capture cap = { 301, { 0 } };
+	struct rec r;
+	unsigned i;
+
+	if (!l)
+		return;
+	CHECK_OK(m2m_ledger_begin(ctx, l));
+	for (i = 1; i <= 300; i++) {
+		CHECK_OK(m2m_ledger_add_cert(ctx, l, mkrec(&r, i, "idevid", i),
+					     NULL));
+		snprintf(detail, sizeof(detail), "{\"serial\":\"%s\"}", r.serial);
+		CHECK_OK(m2m_ledger_audit(ctx, l, NOW + i, "issue", detail));
+	}
+	CHECK_OK(m2m_ledger_revoke(ctx, l, "10000007", NOW + 400, 1));
+	CHECK_OK(m2m_ledger_next_crl_number(ctx, l, &n));
+	CHECK_OK(m2m_ledger_add_crl(ctx, l, n, NOW + 401, der, sizeof(der)));
+	CHECK_OK(m2m_ledger_next_crl_number(ctx, l, &n));
+	CHECK_OK(m2m_ledger_audit(ctx, l, NOW + 401, "crl", "{}"));
+	CHECK_OK(m2m_ledger_commit(ctx, l));
+	CHECK_OK(m2m_ledger_audit_list(ctx, l, capture_hash, &cap));
+	m2m_ledger_close(l);
+
+	tmp_path(from, "copy-from.db");
+	tmp_path(to, "copy-to.db");
+	CHECK_OK(m2m_ledger_copy(ctx, from, to, &st));
+	CHECK_EQ_INT(st.certs, 300);
+	CHECK_EQ_INT(st.revoked, 1);
+	CHECK_EQ_INT(st.crls, 2);
+	CHECK_EQ_INT(st.audit, 301);
+	CHECK_EQ_MEM(st.last_hash, cap.hash, 32);
+	l = reopen("copy-from.db");
+	c = reopen("copy-to.db");
+	if (!l || !c)
+		goto out;
+	CHECK_EQ_INT(count_list(c, 0, NULL, NULL, 0), 300);
+	for (i = 1; i <= 300; i += 7) {
+		mkrec(&r, i, "idevid", i);
+		CHECK_OK(m2m_ledger_get_cert(ctx, l, r.serial, &a));
+		CHECK_OK(m2m_ledger_get_cert(ctx, c, r.serial, &b));
+		if (a.serial && b.serial)
+			check_same_record(&b, &a);
+	}
+	CHECK_OK(m2m_ledger_get_cert(ctx, c, "10000007", &b));
+	CHECK_EQ_INT(b.status, M2M_CERT_REVOKED);
+	CHECK_EQ_INT(b.reason, 1);
+	CHECK_OK(m2m_ledger_audit_verify(ctx, c, &count, NULL));
+	CHECK_EQ_INT(count, 301);
+	CHECK_OK(m2m_ledger_begin(ctx, c));
+	CHECK_OK(m2m_ledger_next_crl_number(ctx, c, &n));
+	CHECK_EQ_INT(n, 3);
+	m2m_ledger_rollback(ctx, c);
+	/* Only into an empty ledger. */
+	CHECK_FAILS(m2m_ledger_copy(ctx, from, to, &st), M2M_ERR_DUPLICATE,
+		    "is not empty: a copy goes into a new ledger");
+	CHECK_EQ_INT(st.certs, 0);
+	CHECK_FAILS(m2m_ledger_copy(ctx, tmp_path(to, "absent.db"), from, NULL),
+		    M2M_ERR_NOT_FOUND, "no ledger at");
+out:
+	m2m_ledger_close(l);
+	m2m_ledger_close(c);
+}
+
+UNIT_TEST(copy_refuses_a_broken_chain_and_copies_nothing)
+{
+	struct m2m_ledger *l = fresh("copy-broken.db");
+	char from[PATH_MAX], to[PATH_MAX];
+	struct stat sb;
+
+	if (!l)
+		return;
+	CHECK_OK(audit_n(l, 0, 20, 20));
+	m2m_ledger_close(l);
+	CHECK(raw_sql("copy-broken.db", "UPDATE audit SET op = 'crl' "
+		      "WHERE seq = 12"));
+	tmp_path(from, "copy-broken.db");
+	tmp_path(to, "copy-broken-to.db");
+	CHECK_FAILS(m2m_ledger_copy(ctx, from, to, NULL), M2M_ERR_VERIFY,
+		    "copy-broken.db': audit log: entry 12: hash does not match its contents");
+	CHECK_EQ_INT(stat(to, &sb), -1);
+}
+
 /* ---- several processes -------------------------------------------------- */
 
 /*
@@ -1472,7 +1657,10 @@ int main(void)
 		UNIT(open_file_that_is_not_a_ledger_is_invalid),
 		UNIT(open_newer_schema_version_is_invalid),
 		UNIT(open_symbolic_link_refused),
-		UNIT(open_postgresql_and_unknown_schemes_unsupported),
+		UNIT(open_unknown_schemes_unsupported_and_uri_passwords_refused),
+		UNIT(locations_are_shown_without_their_passwords),
+		UNIT(create_exclusive_refuses_an_existing_ledger),
+		UNIT(migrate_a_current_ledger_changes_nothing),
 		UNIT(transaction_state_is_checked),
 		UNIT(rollback_and_close_discard_the_transaction),
 		UNIT(add_get_round_trip_of_every_field),
@@ -1494,6 +1682,8 @@ int main(void)
 		UNIT(audit_verify_finds_a_changed_time_and_a_hidden_nul),
 		UNIT(audit_verify_finds_a_rehashed_entry_by_its_successor),
 		UNIT(audit_refuses_to_extend_a_damaged_tail),
+		UNIT(copy_between_sqlite_ledgers_verifies_both_chains),
+		UNIT(copy_refuses_a_broken_chain_and_copies_nothing),
 		UNIT(two_processes_write_one_ledger_at_once),
 		UNIT(benchmark_10000_certificates_with_audit_in_transactions_of_500),
 	};

@@ -1079,6 +1079,35 @@ UNIT_TEST(ca_key_and_ledger)
 		    M2M_ERR_INVALID, "(it belongs in [ca])");
 }
 
+UNIT_TEST(ca_ledger_uri_without_a_password)
+{
+	static const char pw[] =
+		"[ca]\nledger = postgresql://ca:s3cret@db.example/ledger\n";
+	static const char pw_param[] =
+		"[ca]\nledger = postgresql:///l?password=s3cret\x01\n";
+
+	CHECK_EQ_INT(m2m_profiles_set(ctx, &got, "ca", "ledger",
+				      "postgresql://ca@db.example/ledger?sslmode=verify-full"),
+		     M2M_OK);
+	CHECK_EQ_STR(got.ledger,
+		     "postgresql://ca@db.example/ledger?sslmode=verify-full");
+	check_round_trip(&got);
+	memcpy(&before, &got, sizeof(got));
+	CHECK_FAILS(m2m_profiles_set(ctx, &got, "ca", "ledger",
+				     "postgresql://ca:s3cret@db.example/ledger"),
+		    M2M_ERR_INVALID,
+		    "ca: ledger 'postgresql://ca:***@db.example/ledger' holds a password: give it in PGPASSWORD, a PGPASSFILE or ~/.pgpass instead");
+	CHECK(strstr(m2m_ctx_detail(ctx), "s3cret") == NULL);
+	CHECK_EQ_MEM(&got, &before, sizeof(got));
+	CHECK_FAILS(m2m_profiles_parse(ctx, pw, strlen(pw), &got),
+		    M2M_ERR_INVALID, "holds a password");
+	CHECK(strstr(m2m_ctx_detail(ctx), "s3cret") == NULL);
+	/* Found before the unprintable byte would quote the value. */
+	CHECK_FAILS(m2m_profiles_parse(ctx, pw_param, strlen(pw_param), &got),
+		    M2M_ERR_INVALID, "'postgresql:///l?password=***' holds a password");
+	CHECK(strstr(m2m_ctx_detail(ctx), "s3cret") == NULL);
+}
+
 UNIT_TEST(format_buffer_too_small)
 {
 	size_t n = 0, need;
@@ -1347,6 +1376,7 @@ int main(void)
 		UNIT(parse_usage_errors),
 		UNIT(round_trip_heavily_customised),
 		UNIT(ca_key_and_ledger),
+		UNIT(ca_ledger_uri_without_a_password),
 		UNIT(format_buffer_too_small),
 		UNIT(get_by_name),
 		UNIT(set_every_key),
