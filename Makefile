@@ -112,10 +112,12 @@ $(B)/bench/%: $(B)/bench/%.o $(LIBM2M)
 	@mkdir -p $(@D)
 	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@.tmp $^ $(LIBS) && mv -f $@.tmp $@
 
-# m2m.pc for PREFIX as it is when made (install makes its own).
+# m2m.pc for PREFIX as it is when made (install makes its own).  libpq is
+# named by its library, not its .pc, whose static dependencies (libpgcommon,
+# GSSAPI, LDAP) Debian's libpq-dev does not install.
 PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	-e 's|@REQUIRES@|$(DEPS_PC)|'
+	-e 's|@REQUIRES@|$(filter-out libpq,$(DEPS_PC))|'
 $(B)/m2m.pc: m2m.pc.in $(B)/.flags
 	@mkdir -p $(@D)
 	$(QUIET_GEN)$(PC_SED) $< > $@
