@@ -45,6 +45,8 @@
 /*
  * Version 1.  certs.id is the order of issuance.  Text that is compared
  * byte for byte is COLLATE "C": the database's collation may be any.
+ * Every index costs each insertion: beside the unique ones only the PPID
+ * has one (listings by status or profile read the table).
  */
 static const char schema_sql[] =
 	"CREATE TABLE m2m_schema (\n"
@@ -73,8 +75,6 @@ static const char schema_sql[] =
 	"  (profile, device_serial)\n"
 	"  WHERE device_serial IS NOT NULL AND status = 0;\n"
 	"CREATE INDEX certs_ppid ON certs (ppid);\n"
-	"CREATE INDEX certs_profile ON certs (profile);\n"
-	"CREATE INDEX certs_status ON certs (status);\n"
 	"CREATE SEQUENCE crl_number AS bigint MINVALUE 1;\n"
 	"CREATE TABLE crls (\n"
 	"  number bigint PRIMARY KEY,\n"
