@@ -1140,12 +1140,16 @@ enum m2m_err m2m_ca_group_issue(struct m2m_ctx *ctx, struct m2m_ca *ca,
 			goto out;
 		}
 		if (rc == M2M_OK) {
-			rc = revoke_superseded(ctx, ca, have.serial, pl->now);
+			/* Borrowed from the ledger until its next call. */
+			char old[M2M_CERT_SERIAL_HEX];
+
+			snprintf(old, sizeof(old), "%s", have.serial);
+			rc = revoke_superseded(ctx, ca, old, pl->now);
 			if (rc != M2M_OK)
 				goto out;
 			if (!res->replaced[0])
 				snprintf(res->replaced, sizeof(res->replaced),
-					 "%s", have.serial);
+					 "%s", old);
 		} else if (rc != M2M_ERR_NOT_FOUND) {
 			goto out;
 		}

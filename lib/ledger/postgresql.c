@@ -1153,6 +1153,7 @@ static enum m2m_err list_stmt(struct m2m_ctx *ctx, struct pg *s,
 	};
 	static const unsigned types[3] = { OID_INT8, OID_TEXT, OID_BYTEA };
 	int shape = f->status * 4 + (f->profile ? 2 : 0) + (f->ppid ? 1 : 0);
+	PGresult *res;
 	char sql[512];
 
 	snprintf(name, 16, "m2m_list_%d", shape);
@@ -1163,9 +1164,10 @@ static enum m2m_err list_stmt(struct m2m_ctx *ctx, struct pg *s,
 		 "ORDER BY id", status_sql[f->status],
 		 f->profile ? " AND profile = $2" : "",
 		 f->ppid ? " AND ppid = $3" : "");
-	if (pg_check(ctx, s, PQprepare(s->conn, name, sql, 3, types),
-		     "list certificates") != M2M_OK)
+	res = PQprepare(s->conn, name, sql, 3, types);
+	if (pg_check(ctx, s, res, "list certificates") != M2M_OK)
 		return M2M_ERR_BACKEND;
+	PQclear(res);
 	s->list_ready |= 1u << shape;
 	return M2M_OK;
 }
