@@ -1000,17 +1000,67 @@ static int same_device(const struct m2m_cert_record *r,
 	return strcmp(ds, pl->device_serial) == 0;
 }
 
+/*
+ * Build and sign the certificate of the plan and record it; a serial that
+ * is taken is drawn again.  On a uniqueness conflict *conflict says which.
+ */
+static enum m2m_err record_new(struct m2m_ctx *ctx, struct m2m_ca *ca,
+			       const struct m2m_issue_request *req,
+			       const struct issue_plan *pl,
+			       struct m2m_cert **out,
+			       enum m2m_ledger_conflict *conflict)
+{
+	struct m2m_cert_record r;
+	struct m2m_cert *cert = NULL;
+	unsigned char serial[16];
+	enum m2m_err rc;
+	int tries;
+
+	for (tries = 0;; tries++) {
+		m2m_cert_free(cert);
+		cert = NULL;
+		rc = m2m_random_serial(ctx, serial);
+		if (rc == M2M_OK)
+			rc = build(ctx, ca, req, pl, serial, &cert);
+		if (rc != M2M_OK)
+			break;
+		memset(&r, 0, sizeof(r));
+		r.serial = m2m_cert_serial(cert);
+		r.profile = pl->prof->name;
+		r.subject = pl->subject_text;
+		r.ppid = pl->ppid;
+		r.ppid_len = pl->ppid_len;
+		r.device_serial = pl->device_serial[0] ? pl->device_serial : NULL;
+		r.vouched_by = pl->vouched_by[0] ? pl->vouched_by : NULL;
+		r.issued_at = pl->now;
+		r.not_before = pl->now;
+		r.not_after = not_after_of(ca, pl);
+		r.status = M2M_CERT_VALID;
+		r.reason = -1;
+		r.der = m2m_cert_der(cert, &r.der_len);
+		rc = m2m_ledger_add_cert(ctx, ca->ledger, &r, conflict);
+		if (rc == M2M_ERR_DUPLICATE && *conflict == M2M_CONFLICT_SERIAL &&
+		    tries < SERIAL_RETRIES)
+			continue;	/* 2^-126 per try; never issued twice */
+		break;
+	}
+	if (rc == M2M_OK) {
+		*out = cert;
+		cert = NULL;
+	}
+	m2m_cert_free(cert);
+	return rc;
+}
+
 enum m2m_err m2m_ca_group_issue(struct m2m_ctx *ctx, struct m2m_ca *ca,
 				const struct m2m_issue_request *req,
 				struct m2m_issue_result *res)
 {
 	struct issue_plan *pl = NULL;
-	struct m2m_cert_record have, r;
+	struct m2m_cert_record have;
 	struct m2m_cert *cert = NULL;
-	unsigned char serial[16];
 	enum m2m_ledger_conflict conflict = M2M_CONFLICT_NONE;
 	enum m2m_err rc;
-	int tries;
 
 	memset(res, 0, sizeof(*res));
 	if (!ca->in_group)
@@ -1021,6 +1071,21 @@ enum m2m_err m2m_ca_group_issue(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	rc = plan(ctx, ca, req, pl);
 	if (rc != M2M_OK)
 		goto out;
+
+	/*
+	 * Most requests are for devices the ledger has not seen: record
+	 * first, and look up only when the database says the PPID or the
+	 * device has a certificate.  Each lookup is a round trip to a
+	 * database server; the unique indexes decide either way.
+	 */
+	if (!req->replace) {
+		rc = record_new(ctx, ca, req, pl, &cert, &conflict);
+		if (rc == M2M_OK)
+			goto record;
+		if (rc != M2M_ERR_DUPLICATE || conflict == M2M_CONFLICT_SERIAL)
+			goto out;
+		m2m_ctx_clear_error(ctx);
+	}
 
 	/* One valid certificate per PPID and profile. */
 	rc = m2m_ledger_find_valid(ctx, ca->ledger, pl->prof->name, pl->ppid,
@@ -1077,47 +1142,26 @@ enum m2m_err m2m_ca_group_issue(struct m2m_ctx *ctx, struct m2m_ca *ca,
 			goto out;
 		}
 		if (rc == M2M_OK) {
-			rc = revoke_superseded(ctx, ca, have.serial, pl->now);
+			/* Borrowed from the ledger until its next call. */
+			char old[M2M_CERT_SERIAL_HEX];
+
+			snprintf(old, sizeof(old), "%s", have.serial);
+			rc = revoke_superseded(ctx, ca, old, pl->now);
 			if (rc != M2M_OK)
 				goto out;
 			if (!res->replaced[0])
 				snprintf(res->replaced, sizeof(res->replaced),
-					 "%s", have.serial);
+					 "%s", old);
 		} else if (rc != M2M_ERR_NOT_FOUND) {
 			goto out;
 		}
 	}
 
-	for (tries = 0;; tries++) {
-		m2m_cert_free(cert);
-		cert = NULL;
-		rc = m2m_random_serial(ctx, serial);
-		if (rc == M2M_OK)
-			rc = build(ctx, ca, req, pl, serial, &cert);
-		if (rc != M2M_OK)
-			goto out;
-		memset(&r, 0, sizeof(r));
-		r.serial = m2m_cert_serial(cert);
-		r.profile = pl->prof->name;
-		r.subject = pl->subject_text;
-		r.ppid = pl->ppid;
-		r.ppid_len = pl->ppid_len;
-		r.device_serial = pl->device_serial[0] ? pl->device_serial : NULL;
-		r.vouched_by = pl->vouched_by[0] ? pl->vouched_by : NULL;
-		r.issued_at = pl->now;
-		r.not_before = pl->now;
-		r.not_after = not_after_of(ca, pl);
-		r.status = M2M_CERT_VALID;
-		r.reason = -1;
-		r.der = m2m_cert_der(cert, &r.der_len);
-		rc = m2m_ledger_add_cert(ctx, ca->ledger, &r, &conflict);
-		if (rc == M2M_ERR_DUPLICATE && conflict == M2M_CONFLICT_SERIAL &&
-		    tries < SERIAL_RETRIES)
-			continue;	/* 2^-126 per try; never issued twice */
-		break;
-	}
-	if (rc == M2M_OK)
-		rc = audit_issue(ctx, ca, pl, cert, res->replaced);
+	rc = record_new(ctx, ca, req, pl, &cert, &conflict);
+	if (rc != M2M_OK)
+		goto out;
+record:
+	rc = audit_issue(ctx, ca, pl, cert, res->replaced);
 	if (rc != M2M_OK)
 		goto out;
 	res->cert = cert;

@@ -45,6 +45,8 @@
 /*
  * Version 1.  certs.id is the order of issuance.  Text that is compared
  * byte for byte is COLLATE "C": the database's collation may be any.
+ * Every index costs each insertion: beside the unique ones only the PPID
+ * has one (listings by status or profile read the table).
  */
 static const char schema_sql[] =
 	"CREATE TABLE m2m_schema (\n"
@@ -73,8 +75,6 @@ static const char schema_sql[] =
 	"  (profile, device_serial)\n"
 	"  WHERE device_serial IS NOT NULL AND status = 0;\n"
 	"CREATE INDEX certs_ppid ON certs (ppid);\n"
-	"CREATE INDEX certs_profile ON certs (profile);\n"
-	"CREATE INDEX certs_status ON certs (status);\n"
 	"CREATE SEQUENCE crl_number AS bigint MINVALUE 1;\n"
 	"CREATE TABLE crls (\n"
 	"  number bigint PRIMARY KEY,\n"
@@ -1153,6 +1153,7 @@ static enum m2m_err list_stmt(struct m2m_ctx *ctx, struct pg *s,
 	};
 	static const unsigned types[3] = { OID_INT8, OID_TEXT, OID_BYTEA };
 	int shape = f->status * 4 + (f->profile ? 2 : 0) + (f->ppid ? 1 : 0);
+	PGresult *res;
 	char sql[512];
 
 	snprintf(name, 16, "m2m_list_%d", shape);
@@ -1163,9 +1164,10 @@ static enum m2m_err list_stmt(struct m2m_ctx *ctx, struct pg *s,
 		 "ORDER BY id", status_sql[f->status],
 		 f->profile ? " AND profile = $2" : "",
 		 f->ppid ? " AND ppid = $3" : "");
-	if (pg_check(ctx, s, PQprepare(s->conn, name, sql, 3, types),
-		     "list certificates") != M2M_OK)
+	res = PQprepare(s->conn, name, sql, 3, types);
+	if (pg_check(ctx, s, res, "list certificates") != M2M_OK)
 		return M2M_ERR_BACKEND;
+	PQclear(res);
 	s->list_ready |= 1u << shape;
 	return M2M_OK;
 }

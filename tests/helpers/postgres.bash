@@ -31,7 +31,8 @@
 # in a directory that nobody owns.  It is started with fsync=off: a
 # stopped or killed server loses nothing (the operating system keeps what
 # was written); only a crash of the machine would, and tests do not do
-# that.  It runs as a job of the shell that starts it, so that the same
+# that.  M2M_PG_FSYNC=on starts it durable, as a production server runs
+# (benchmarks).  It runs as a job of the shell that starts it, so that the same
 # shell can wait for it; pg_stop in another shell polls for its end.
 
 pg_available() {
@@ -104,7 +105,8 @@ pg_restart() {
 	# fd 3 closed: bats waits for whatever holds it open.
 	(_pg_as_owner "$M2M_PG_BIN/postgres" -D "$M2M_PG_DIR/data" \
 		-c listen_addresses= -c unix_socket_directories="$M2M_PG_DIR" \
-		-c fsync=off -c full_page_writes=off -c max_connections=60) \
+		-c fsync="${M2M_PG_FSYNC:-off}" -c full_page_writes="${M2M_PG_FSYNC:-off}" \
+		-c max_connections=60) \
 		</dev/null >>"$M2M_PG_DIR/server.log" 2>&1 3>&- &
 	M2M_PG_PID=$!
 	export M2M_PG_PID
