@@ -5,7 +5,8 @@
 # stations at once, stations given the same devices, the server stopped in
 # the middle of a batch, passwords from the environment, and a SQLite
 # ledger moved to the server.  Every test runs the real binary; the ledger
-# is checked through the tool and, behind its back, with SQL.
+# is checked through the tools (m2m-ca, m2m-verify ledger) and, behind
+# their back, with SQL.
 #
 # Skipped, each test saying why, when the PostgreSQL server is not
 # installed.
@@ -100,7 +101,8 @@ all_recorded() {
 
 # ledger_sound CA N: the ledger holds N records, N valid, serials unique,
 # no PPID or device with two valid IDevIDs, and its audit log N + 1 entries
-# (the CA's init), intact.
+# (the CA's init), intact; m2m-verify finds records, CRLs and the log
+# consistent.
 ledger_sound() {
 	assert_equal "$(m2m-ca list --ca "$1" | wc -l)" "$2"
 	assert_equal "$(sql 'SELECT count(*) FROM certs WHERE status = 0')" "$2"
@@ -109,6 +111,8 @@ ledger_sound() {
 	assert_equal "$(sql "SELECT count(*) FROM (SELECT device_serial FROM certs WHERE status = 0 GROUP BY profile, device_serial HAVING count(*) > 1) t")" 0
 	run --separate-stderr m2m-ca audit --ca "$1" --verify
 	assert_ok "audit log intact: $(($2 + 1)) entries"
+	run --separate-stderr m2m-verify ledger "$1"
+	assert_ok "$1: ok ($2 certificates, 0 revoked, 0 CRLs, audit log of $(($2 + 1)) entries)"
 }
 
 # ---- many stations ----------------------------------------------------------------
@@ -210,6 +214,8 @@ ledger_sound() {
 	run --separate-stderr m2m-ca audit --ca station1 --verify
 	assert_ok 'audit log intact: 5 entries'
 	assert_equal "$(m2m-ca audit --ca station1)" "$(m2m-ca audit --ca station2)"
+	run --separate-stderr m2m-verify ledger station2
+	assert_ok 'station2: ok (1 certificate, 1 revoked, 2 CRLs, audit log of 5 entries)'
 }
 
 # ---- faults ---------------------------------------------------------------------------
@@ -330,4 +336,6 @@ ledger_sound() {
 	run --separate-stderr m2m-ca audit --ca ca --verify
 	assert_ok "audit log intact: $((entries + 3)) entries"
 	assert_equal "$(sql 'SELECT count(*) FROM certs')" 3
+	run --separate-stderr m2m-verify ledger ca
+	assert_ok "ca: ok (3 certificates, 1 revoked, 2 CRLs, audit log of $((entries + 3)) entries)"
 }
