@@ -823,10 +823,14 @@ static enum m2m_err pg_commit(struct m2m_ctx *ctx, struct m2m_ledger *l)
 
 	PQclear(s->held);
 	s->held = NULL;
-	rc = pg_send(ctx, s, 0, "COMMIT", NULL, "commit");
+	/* The COMMIT must not be the statement that fills the pipeline. */
+	rc = s->piped >= PIPE_MAX - 1 ? pg_drain(ctx, s, "commit", NULL) :
+	     M2M_OK;
+	if (rc == M2M_OK)
+		rc = pg_send(ctx, s, 0, "COMMIT", NULL, "commit");
 	if (rc == M2M_OK)
 		rc = pg_drain(ctx, s, "commit", &res);
-	if (rc == M2M_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0)
+	if (rc == M2M_OK && (!res || strcmp(PQcmdStatus(res), "COMMIT") != 0))
 		rc = m2m_error(ctx, M2M_ERR_BACKEND,
 			       "cannot commit: the server rolled the transaction back");
 	PQclear(res);

@@ -690,10 +690,23 @@ UNIT_TEST(audit_chain_across_transactions_and_tampering)
 	CHECK_OK(audit_n(l, 700, 300, 7));
 	CHECK_OK(m2m_ledger_audit_verify(ctx, l, &count, &bad));
 	CHECK_EQ_INT(count, 1000);
+	/* Transactions of one less, just as many and one more entries than
+	 * the pipeline holds (256), the COMMIT in it or after it. */
+	CHECK_OK(audit_n(l, 1000, 255, 255));
+	CHECK_OK(audit_n(l, 1255, 256, 256));
+	CHECK_OK(audit_n(l, 1511, 511, 511));
+	CHECK_OK(m2m_ledger_audit_verify(ctx, l, &count, &bad));
+	CHECK_EQ_INT(count, 2022);
+	m2m_ledger_close(l);
+	l = reopen(uri, 0);
+	if (!l)
+		return;
+	CHECK_OK(m2m_ledger_audit_verify(ctx, l, &count, &bad));
+	CHECK_EQ_INT(count, 2022);
 	memset(&w, 0, sizeof(w));
 	w.chain_ok = w.detail_ok = 1;
 	CHECK_OK(m2m_ledger_audit_list(ctx, l, walk_entry, &w));
-	CHECK_EQ_INT(w.n, 1000);
+	CHECK_EQ_INT(w.n, 2022);
 	CHECK(w.chain_ok);
 	CHECK(w.detail_ok);
 
@@ -713,15 +726,15 @@ UNIT_TEST(audit_chain_across_transactions_and_tampering)
 		    M2M_ERR_VERIFY,
 		    "audit log: entry 3: a stored hash is not 32 octets long");
 	/* A damaged last entry is not built upon: the commit fails. */
-	CHECK(raw_sql(name, "UPDATE audit SET hash = '\\x00' WHERE seq = 1000"));
+	CHECK(raw_sql(name, "UPDATE audit SET hash = '\\x00' WHERE seq = 2022"));
 	CHECK_OK(m2m_ledger_begin(ctx, l));
 	CHECK_OK(m2m_ledger_audit(ctx, l, NOW, "issue", "{}"));
 	CHECK_FAILS(m2m_ledger_commit(ctx, l), M2M_ERR_INVALID,
-		    "the audit log's last entry (1000) is damaged");
-	CHECK_EQ_INT(raw_value(name, "SELECT count(*) FROM audit"), 999);
+		    "the audit log's last entry (2022) is damaged");
+	CHECK_EQ_INT(raw_value(name, "SELECT count(*) FROM audit"), 2021);
 	/* And without the head row nothing is appended either. */
 	CHECK(raw_sql(name, "UPDATE audit SET hash = sha256('x') "
-		      "WHERE seq = 1000; DELETE FROM audit_head"));
+		      "WHERE seq = 2022; DELETE FROM audit_head"));
 	CHECK_OK(m2m_ledger_begin(ctx, l));
 	CHECK_OK(m2m_ledger_audit(ctx, l, NOW, "issue", "{}"));
 	CHECK_FAILS(m2m_ledger_commit(ctx, l), M2M_ERR_INVALID,
