@@ -570,14 +570,16 @@ static void pg_close(struct m2m_ledger *l)
 /*
  * Refuse a password in the URI (it would sit in ca.conf or in argv), and
  * a URI libpq cannot read.  Its messages may quote the URI, so they are
- * shown only for one without user information.
+ * shown only for one without user information; where a password may be
+ * that m2m_ledger_location_shown() did not find, only the scheme is.
  */
 static enum m2m_err pg_check_uri(struct m2m_ctx *ctx, struct pg *s,
 				 const char *location, int had)
 {
 	PQconninfoOption *opts, *o;
+	const char *end = strstr(location, "://");
 	char *err = NULL, msg[256];
-	int pw = 0;
+	int pw = 0, scheme = end ? (int)(end - location) + 3 : 0;
 
 	opts = PQconninfoParse(location, &err);
 	if (!opts) {
@@ -585,8 +587,8 @@ static enum m2m_err pg_check_uri(struct m2m_ctx *ctx, struct pg *s,
 		PQfreemem(err);
 		if (had || strchr(location, '@'))
 			return m2m_error(ctx, M2M_ERR_INVALID,
-					 "ledger '%.13s...' is not a PostgreSQL URI libpq reads",
-					 location);
+					 "ledger '%.*s...' is not a PostgreSQL URI libpq reads",
+					 scheme, location);
 		return m2m_error(ctx, M2M_ERR_INVALID,
 				 "ledger '%s' is not a PostgreSQL URI libpq reads: %s",
 				 s->shown, msg);
@@ -597,8 +599,9 @@ static enum m2m_err pg_check_uri(struct m2m_ctx *ctx, struct pg *s,
 	PQconninfoFree(opts);
 	if (!pw)
 		return M2M_OK;
-	if (!had)	/* hidden where our reading did not look */
-		snprintf(s->shown, sizeof(s->shown), "%.13s...", location);
+	if (!had)
+		snprintf(s->shown, sizeof(s->shown), "%.*s...", scheme,
+			 location);
 	return m2m_error(ctx, M2M_ERR_INVALID,
 			 "ledger '%s' holds a password: give it in PGPASSWORD, a PGPASSFILE or ~/.pgpass instead",
 			 s->shown);

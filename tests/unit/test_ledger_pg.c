@@ -388,6 +388,10 @@ UNIT_TEST(passwords_in_uris_are_refused_and_never_shown)
 		    M2M_ERR_INVALID,
 		    "ledger 'postgresql://...' is not a PostgreSQL URI libpq reads");
 	CHECK(strstr(m2m_ctx_detail(ctx), "%zz") == NULL);
+	/* Only the scheme: no character of the password, however short. */
+	CHECK_FAILS(m2m_ledger_open(ctx, "postgres://:q%zz@h/db", 0, &l),
+		    M2M_ERR_INVALID,
+		    "ledger 'postgres://...' is not a PostgreSQL URI libpq reads");
 	CHECK(l == NULL);
 }
 
