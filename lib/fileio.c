@@ -158,6 +158,64 @@ static enum m2m_err write_in_place(struct m2m_ctx *ctx, const char *path,
 	return M2M_OK;
 }
 
+/*
+ * A new file that appears whole or not at all, without a temporary name:
+ * made unnamed in path's directory (O_TMPFILE), written, then linked in
+ * as path.  One change to the directory where a temporary name and a
+ * rename make three (on this project's machines a batch's certificate
+ * costs a quarter less to write), and a crash leaves nothing behind.
+ * Returns 1 if it wrote or failed for good (*rc says which), 0 if the
+ * caller must write the usual way: the file system has no O_TMPFILE,
+ * there is no /proc, or path has come to exist meanwhile (and is to be
+ * replaced); the usual way also names any other error best.
+ */
+static int write_unnamed(struct m2m_ctx *ctx, const char *path,
+			 const void *data, size_t len, unsigned mode,
+			 unsigned flags, enum m2m_err *rc)
+{
+	char dir[PATH_MAX], fdpath[40];
+	int fd, dfd, e;
+
+	dir_of(path, dir, sizeof(dir));
+	fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC, mode);
+	if (fd < 0)
+		return 0;
+	if (write_all(fd, data, len) < 0 ||
+	    (!(flags & M2M_WRITE_NOSYNC) && fsync(fd) < 0)) {
+		*rc = m2m_error(ctx, M2M_ERR_IO, "cannot write '%s': %s", path,
+				strerror(errno));
+		close(fd);	/* the unnamed file goes with it */
+		return 1;
+	}
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, fdpath, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0) {
+		e = errno;
+		close(fd);
+		if (e == EEXIST && (flags & M2M_WRITE_EXCL)) {
+			*rc = m2m_error(ctx, M2M_ERR_DUPLICATE,
+					"cannot create '%s': %s", path,
+					strerror(e));
+			return 1;
+		}
+		return 0;
+	}
+	if (close(fd) < 0) {
+		*rc = m2m_error(ctx, M2M_ERR_IO, "cannot write '%s': %s", path,
+				strerror(errno));
+		unlink(path);
+		return 1;
+	}
+	if (!(flags & M2M_WRITE_NOSYNC)) {
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	*rc = M2M_OK;
+	return 1;
+}
+
 enum m2m_err m2m_file_write(struct m2m_ctx *ctx, const char *path,
 			    const void *data, size_t len, unsigned mode,
 			    unsigned flags)
@@ -168,10 +226,16 @@ enum m2m_err m2m_file_write(struct m2m_ctx *ctx, const char *path,
 	int fd = -1, dfd, made = 0;
 
 	/*
-	 * A device or a pipe (/dev/stdout, /dev/null, a FIFO) is written to
-	 * as it is: renaming over it would replace it with a plain file.
+	 * A new file is made unnamed and then named (write_unnamed), else
+	 * under a temporary name that is renamed.  A device or a pipe
+	 * (/dev/stdout, /dev/null, a FIFO) is written to as it is: renaming
+	 * over it would replace it with a plain file.
 	 */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT &&
+		    write_unnamed(ctx, path, data, len, mode, flags, &rc))
+			return rc;
+	} else if (!S_ISREG(st.st_mode)) {
 		if (flags & M2M_WRITE_EXCL)
 			return m2m_error(ctx, M2M_ERR_DUPLICATE,
 					 "cannot create '%s': %s", path,

@@ -83,6 +83,56 @@ UNIT_TEST(excl_never_replaces)
 	unlink(path);
 }
 
+/* A new file is made unnamed and named when whole; the ways round it. */
+UNIT_TEST(new_files_and_names_taken_meanwhile)
+{
+	char path[256], target[256], link_to[300];
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	mode_t old = umask(022);
+
+	/* The mode asked for, less the umask, as open(2) gives it. */
+	in_dir(path, sizeof(path), "new.pem");
+	CHECK_EQ_INT(m2m_file_write(ctx, path, "cert", 4, 0666, 0), M2M_OK);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
+	CHECK_EQ_INT(entries(), 1);
+	unlink(path);
+	umask(old);
+
+	/* A dangling symbolic link is a name taken: it is replaced by the
+	 * file, as a regular file would be; its target is not made. */
+	in_dir(target, sizeof(target), "nowhere");
+	in_dir(path, sizeof(path), "dangling");
+	if (!CHECK(symlink(target, path) == 0))
+		return;
+	CHECK_EQ_INT(m2m_file_write(ctx, path, "data", 4, 0644,
+				    M2M_WRITE_NOSYNC), M2M_OK);
+	CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode));
+	CHECK(stat(target, &st) != 0);
+	CHECK_EQ_INT(m2m_file_read(ctx, path, 100, &buf, &len), M2M_OK);
+	CHECK_EQ_INT(len, 4);
+	free(buf);
+	CHECK_EQ_INT(entries(), 1);
+	unlink(path);
+
+	/* ... and with M2M_WRITE_EXCL, it is not. */
+	if (!CHECK(symlink(target, path) == 0))
+		return;
+	CHECK_EQ_INT(m2m_file_write(ctx, path, "data", 4, 0644,
+				    M2M_WRITE_EXCL), M2M_ERR_DUPLICATE);
+	CHECK(lstat(path, &st) == 0 && S_ISLNK(st.st_mode));
+	CHECK_EQ_INT(entries(), 1);
+	unlink(path);
+
+	/* A directory that is not there: named in one error, nothing made. */
+	snprintf(link_to, sizeof(link_to), "%s/no/such.pem", dir);
+	CHECK_EQ_INT(m2m_file_write(ctx, link_to, "x", 1, 0644, 0),
+		     M2M_ERR_IO);
+	CHECK_CONTAINS(m2m_ctx_detail(ctx), "/no/such.pem': No such file or directory");
+	CHECK_EQ_INT(entries(), 0);
+}
+
 UNIT_TEST(a_fifo_is_written_to_not_replaced)
 {
 	char path[256], got[16];
@@ -168,6 +218,7 @@ int main(void)
 	static const struct unit_test tests[] = {
 		UNIT(write_then_read_back_with_mode),
 		UNIT(excl_never_replaces),
+		UNIT(new_files_and_names_taken_meanwhile),
 		UNIT(a_fifo_is_written_to_not_replaced),
 		UNIT(reads_are_capped_and_missing_is_not_found),
 		UNIT(a_file_that_tells_no_size_is_read_whole),
