@@ -51,6 +51,20 @@ struct tpm2_conn {
 	unsigned can_make;		/* 1 << alg: TPM2_TestParms passed */
 	ESYS_TR parent;			/* the last parent used, kept open */
 	uint32_t parent_handle;		/* its handle; 0: none */
+	/*
+	 * The persistent handles [0] and NV indices [1] in use, listed once
+	 * per connection (handle_used) and kept up to date with what this
+	 * connection changes: a device's key, certificate and chain are
+	 * looked at by several steps, and a TPM holds a line's devices one
+	 * after the other.  Another program changing the same handles
+	 * meanwhile makes the TPM refuse a step (an error, after which the
+	 * list is read again), never a silent replacement.
+	 */
+	struct handle_set {
+		int listed;
+		uint32_t *h;
+		size_t n, size;
+	} in_use[2];
 };
 
 struct m2m_tpm2_state {
@@ -120,6 +134,8 @@ static void conn_put(struct tpm2_conn *c)
 		Esys_Finalize(&c->esys);
 	if (c->tcti_ctx)
 		Tss2_TctiLdr_Finalize(&c->tcti_ctx);
+	free(c->in_use[0].h);
+	free(c->in_use[1].h);
 	free(c->tcti);
 	free(c);
 }
@@ -248,27 +264,150 @@ static void owner_auth_clear(struct tpm2_conn *c)
 	Esys_TR_SetAuth(c->esys, ESYS_TR_RH_OWNER, &none);
 }
 
+/* The list handle belongs in: persistent objects, NV indices, or none. */
+static struct handle_set *set_of(struct tpm2_conn *c, uint32_t handle)
+{
+	switch (handle >> TPM2_HR_SHIFT) {
+	case TPM2_HT_PERSISTENT:
+		return &c->in_use[0];
+	case TPM2_HT_NV_INDEX:
+		return &c->in_use[1];
+	default:
+		return NULL;
+	}
+}
+
+static int set_has(const struct handle_set *hs, uint32_t handle)
+{
+	size_t i;
+
+	for (i = 0; i < hs->n; i++)
+		if (hs->h[i] == handle)
+			return 1;
+	return 0;
+}
+
+/* Forget the list: the next handle_used reads it again. */
+static void set_forget(struct handle_set *hs)
+{
+	hs->listed = 0;
+	hs->n = 0;
+}
+
+/* -1 if out of memory: then the list is forgotten. */
+static int set_add(struct handle_set *hs, uint32_t handle)
+{
+	uint32_t *bigger;
+
+	if (set_has(hs, handle))
+		return 0;
+	if (hs->n == hs->size) {
+		bigger = realloc(hs->h, (hs->size ? 2 * hs->size : 32) *
+				 sizeof(*hs->h));
+		if (!bigger) {
+			set_forget(hs);
+			return -1;
+		}
+		hs->h = bigger;
+		hs->size = hs->size ? 2 * hs->size : 32;
+	}
+	hs->h[hs->n++] = handle;
+	return 0;
+}
+
 /*
- * Whether handle (a persistent object or an NV index) is in use, asked as
- * a capability so that an absent one is no TPM error.
+ * What this connection did to handle: now in use (1), not (0), or unknown
+ * (-1: a command on it failed).
+ */
+static void handle_known(struct tpm2_conn *c, uint32_t handle, int used)
+{
+	struct handle_set *hs = set_of(c, handle);
+	size_t i;
+
+	if (!hs || !hs->listed)
+		return;
+	if (used < 0) {
+		set_forget(hs);
+	} else if (used) {
+		set_add(hs, handle);	/* or forgotten: read again */
+	} else {
+		for (i = 0; i < hs->n; i++)
+			if (hs->h[i] == handle)
+				hs->h[i] = hs->h[--hs->n];
+	}
+}
+
+/*
+ * Every handle in use from first on, of first's type, into hs (or, with
+ * hs NULL, only whether first itself is, into *used).  Asked as a
+ * capability so that an absent handle is no TPM error.
+ */
+static enum m2m_err list_handles(struct m2m_ctx *ctx, struct tpm2_conn *c,
+				 uint32_t first, struct handle_set *hs,
+				 int *used)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more = 1;
+	TSS2_RC trc;
+	uint32_t from = first, h;
+	UINT32 i;
+
+	*used = 0;
+	while (more) {
+		trc = Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+					 ESYS_TR_NONE, TPM2_CAP_HANDLES, from,
+					 hs ? TPM2_MAX_CAP_HANDLES : 1, &more,
+					 &cap);
+		if (trc != TSS2_RC_SUCCESS) {
+			if (hs)
+				set_forget(hs);
+			return tss_error(ctx, M2M_ERR_BACKEND, trc,
+					 "cannot list the TPM's handles");
+		}
+		more = hs && more && cap->data.handles.count > 0;
+		for (i = 0; i < cap->data.handles.count; i++) {
+			h = cap->data.handles.handle[i];
+			if (h >> TPM2_HR_SHIFT != first >> TPM2_HR_SHIFT) {
+				more = 0;
+				break;
+			}
+			if (h == first)
+				*used = 1;
+			if (hs && set_add(hs, h) < 0) {
+				Esys_Free(cap);
+				return m2m_error(ctx, M2M_ERR_NOMEM,
+						 "out of memory");
+			}
+			from = h + 1;
+		}
+		Esys_Free(cap);
+		cap = NULL;
+	}
+	return M2M_OK;
+}
+
+/*
+ * Whether handle (a persistent object or an NV index) is in use: from the
+ * connection's list of its type, read on first use.
  */
 static enum m2m_err handle_used(struct m2m_ctx *ctx, struct tpm2_conn *c,
 				uint32_t handle, int *used)
 {
-	TPMS_CAPABILITY_DATA *cap = NULL;
-	TPMI_YES_NO more = 0;
-	TSS2_RC trc;
+	struct handle_set *hs = set_of(c, handle);
+	enum m2m_err rc;
+	int ignored;
 
-	*used = 0;
-	trc = Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE,
-				 ESYS_TR_NONE, TPM2_CAP_HANDLES, handle, 1,
-				 &more, &cap);
-	if (trc != TSS2_RC_SUCCESS)
-		return tss_error(ctx, M2M_ERR_BACKEND, trc,
-				 "cannot list the TPM's handles");
-	*used = cap->data.handles.count > 0 &&
-		cap->data.handles.handle[0] == handle;
-	Esys_Free(cap);
+	if (!hs)
+		return list_handles(ctx, c, handle, NULL, used);
+	if (!hs->listed) {
+		hs->n = 0;
+		rc = list_handles(ctx, c, handle & ~TPM2_HR_HANDLE_MASK, hs,
+				  &ignored);
+		if (rc != M2M_OK)
+			return rc;
+		hs->listed = 1;
+	}
+	*used = set_has(hs, handle);
 	return M2M_OK;
 }
 
@@ -282,6 +421,7 @@ static enum m2m_err handle_open(struct m2m_ctx *ctx, struct tpm2_conn *c,
 				    ESYS_TR_NONE, ESYS_TR_NONE, tr);
 	if (trc != TSS2_RC_SUCCESS) {
 		*tr = ESYS_TR_NONE;
+		handle_known(c, handle, -1);	/* asked again next time */
 		return tss_error(ctx, M2M_ERR_BACKEND, trc,
 				 "cannot open TPM handle 0x%08x", handle);
 	}
@@ -315,6 +455,7 @@ static TSS2_RC evict(struct tpm2_conn *c, ESYS_TR *tr, uint32_t handle)
 				handle, &gone);
 	if (trc == TSS2_RC_SUCCESS)
 		tr_close(c, tr);
+	handle_known(c, handle, trc == TSS2_RC_SUCCESS ? 0 : -1);
 	return trc;
 }
 
@@ -634,6 +775,7 @@ static enum m2m_err make_srk(struct m2m_ctx *ctx, struct tpm2_conn *c,
 	trc = Esys_EvictControl(c->esys, ESYS_TR_RH_OWNER, prim,
 				ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 				handle, out);
+	handle_known(c, handle, trc == TSS2_RC_SUCCESS ? 1 : -1);
 	if (trc != TSS2_RC_SUCCESS) {
 		*out = ESYS_TR_NONE;
 		rc = tss_error(ctx, M2M_ERR_BACKEND, trc,
@@ -804,6 +946,7 @@ static enum m2m_err tpm2_generate(struct m2m_ctx *ctx, const char *locator,
 	trc = Esys_EvictControl(c->esys, ESYS_TR_RH_OWNER, obj,
 				ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 				u.handle, &key);
+	handle_known(c, u.handle, trc == TSS2_RC_SUCCESS ? 1 : -1);
 	if (trc != TSS2_RC_SUCCESS) {
 		key = ESYS_TR_NONE;
 		rc = tss_error(ctx, M2M_ERR_BACKEND, trc,
@@ -1105,6 +1248,7 @@ static enum m2m_err tpm2_cert_store(struct m2m_ctx *ctx, const char *locator,
 		trc = Esys_NV_UndefineSpace(c->esys, ESYS_TR_RH_OWNER, nv,
 					    ESYS_TR_PASSWORD, ESYS_TR_NONE,
 					    ESYS_TR_NONE);
+		handle_known(c, u.handle, trc == TSS2_RC_SUCCESS ? 0 : -1);
 		if (trc != TSS2_RC_SUCCESS) {
 			rc = tss_error(ctx, M2M_ERR_BACKEND, trc,
 				       "cannot undefine NV index 0x%08x",
@@ -1120,6 +1264,7 @@ static enum m2m_err tpm2_cert_store(struct m2m_ctx *ctx, const char *locator,
 	trc = Esys_NV_DefineSpace(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
 				  ESYS_TR_NONE, ESYS_TR_NONE, &empty, &info,
 				  &nv);
+	handle_known(c, u.handle, trc == TSS2_RC_SUCCESS ? 1 : -1);
 	if (trc != TSS2_RC_SUCCESS) {
 		nv = ESYS_TR_NONE;
 		rc = tss_error(ctx, M2M_ERR_BACKEND, trc,
@@ -1159,11 +1304,15 @@ static enum m2m_err tpm2_cert_store(struct m2m_ctx *ctx, const char *locator,
 	}
 	made = 0;
 out:
-	if (made && nv != ESYS_TR_NONE &&
-	    Esys_NV_UndefineSpace(c->esys, ESYS_TR_RH_OWNER, nv,
-				  ESYS_TR_PASSWORD, ESYS_TR_NONE,
-				  ESYS_TR_NONE) == TSS2_RC_SUCCESS)
-		nv = ESYS_TR_NONE;	/* nothing left behind */
+	if (made && nv != ESYS_TR_NONE) {
+		/* Nothing left behind, or what is there is asked again. */
+		trc = Esys_NV_UndefineSpace(c->esys, ESYS_TR_RH_OWNER, nv,
+					    ESYS_TR_PASSWORD, ESYS_TR_NONE,
+					    ESYS_TR_NONE);
+		handle_known(c, u.handle, trc == TSS2_RC_SUCCESS ? 0 : -1);
+		if (trc == TSS2_RC_SUCCESS)
+			nv = ESYS_TR_NONE;
+	}
 	if (c)
 		tr_close(c, &nv);
 	owner_auth_clear(c);
@@ -1350,6 +1499,7 @@ static enum m2m_err tpm2_cert_remove(struct m2m_ctx *ctx, const char *locator,
 	trc = Esys_NV_UndefineSpace(c->esys, ESYS_TR_RH_OWNER, nv,
 				    ESYS_TR_PASSWORD, ESYS_TR_NONE,
 				    ESYS_TR_NONE);
+	handle_known(c, u.handle, trc == TSS2_RC_SUCCESS ? 0 : -1);
 	if (trc != TSS2_RC_SUCCESS) {
 		rc = tss_error(ctx, M2M_ERR_BACKEND, trc,
 			       "cannot undefine NV index 0x%08x", u.handle);
