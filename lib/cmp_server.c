@@ -93,7 +93,6 @@ struct req {
 	X509 *signer;			/* extraCerts[0] of a signed one */
 	STACK_OF(X509) *extra;		/* all of extraCerts */
 	char reject[384];		/* refused before the body is read */
-	int reject_fail;
 	struct txn *txn;		/* certConf: its transaction */
 	char serial[M2M_CERT_SERIAL_HEX];	/* issued */
 	unsigned char hash[EVP_MAX_MD_SIZE];
@@ -439,6 +438,19 @@ static OSSL_CMP_PKISI *reject(struct req *st, int fail, const char *fmt, ...)
 	snprintf(st->res->status, sizeof(st->res->status), "rejected");
 	return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_rejection, 1 << fail,
 				       st->res->text);
+}
+
+/*
+ * A request refused before its body was looked at (its protection, its
+ * recipient): NULL with the reason as the last error, which OpenSSL makes
+ * the errorDetails of an error message.
+ */
+static void refuse(struct req *st)
+{
+	snprintf(st->res->text, sizeof(st->res->text), "%s", st->reject);
+	ERR_clear_error();
+	ERR_raise_data(ERR_LIB_CMP, CMP_R_REQUEST_REJECTED_BY_SERVER, "%s",
+		       st->reject);
 }
 
 /* A library failure as a rejection: its detail is the text. */
@@ -790,8 +802,10 @@ static OSSL_CMP_PKISI *cert_request_cb(OSSL_CMP_SRV_CTX *sctx,
 	(void)certReqId;
 	(void)caPubs;
 	memset(&res, 0, sizeof(res));
-	if (st->reject[0])
-		return reject(st, st->reject_fail, "%s", st->reject);
+	if (st->reject[0]) {
+		refuse(st);
+		return NULL;
+	}
 	if (p10cr) {
 		pub = X509_PUBKEY_dup(X509_REQ_get_X509_PUBKEY((X509_REQ *)p10cr));
 		subject = X509_REQ_get_subject_name(p10cr);
@@ -896,8 +910,10 @@ static OSSL_CMP_PKISI *rr_cb(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *msg,
 	enum m2m_err rc;
 
 	(void)msg;
-	if (st->reject[0])
-		return reject(st, st->reject_fail, "%s", st->reject);
+	if (st->reject[0]) {
+		refuse(st);
+		return NULL;
+	}
 	if (!issuer || !serial)
 		return reject(st, OSSL_CMP_PKIFAILUREINFO_badCertId,
 			      "a revocation request names the certificate by issuer and serial number");
@@ -1007,9 +1023,7 @@ static int genm_cb(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *msg,
 			asked = 1;
 	ASN1_OBJECT_free(want);
 	if (st->reject[0]) {
-		snprintf(st->res->text, sizeof(st->res->text), "%s", st->reject);
-		ERR_raise_data(ERR_LIB_CMP, CMP_R_REQUEST_REJECTED_BY_SERVER,
-			       "%s", st->reject);
+		refuse(st);
 		return 0;
 	}
 	*out = sk_OSSL_CMP_ITAV_new_null();
@@ -1066,6 +1080,10 @@ static int certconf_cb(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *msg,
 
 	(void)msg;
 	(void)certReqId;
+	if (st->reject[0]) {
+		refuse(st);
+		return 0;
+	}
 	if (!st->txn) {
 		ERR_raise_data(ERR_LIB_CMP, CMP_R_REQUEST_REJECTED_BY_SERVER,
 			       "no certificate waits for this confirmation");
@@ -1246,11 +1264,15 @@ enum m2m_err m2m_cmp_srv_handle(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
 		snprintf(st.reject, sizeof(st.reject),
 			 "the request is for '%s', not for this CA ('%s')", got,
 			 want);
-		st.reject_fail = OSSL_CMP_PKIFAILUREINFO_wrongAuthority;
 	} else if (st.mac && !srv->have_secret) {
 		snprintf(st.reject, sizeof(st.reject),
 			 "this CA takes no MAC-protected request (it has no shared secret)");
-		st.reject_fail = OSSL_CMP_PKIFAILUREINFO_notAuthorized;
+	} else if (!protected && type != BODY_ERROR) {
+		snprintf(st.reject, sizeof(st.reject),
+			 "the request is not protected: sign it as a station or device, or MAC it with the shared secret");
+	} else if (protected == 1 && !st.signer) {
+		snprintf(st.reject, sizeof(st.reject),
+			 "the request is signed but carries no certificate of its signer (first in extraCerts)");
 	}
 	txn_sweep(&st);
 	tid = OSSL_CMP_HDR_get0_transactionID(OSSL_CMP_MSG_get0_header(msg));
@@ -1267,10 +1289,27 @@ enum m2m_err m2m_cmp_srv_handle(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
 		goto out;
 	current = &st;
 	ERR_clear_error();
-	if (st.mac && !srv->have_secret) {
-		/* OpenSSL would fail on the missing secret: say why. */
-		ERR_raise_data(ERR_LIB_CMP, CMP_R_REQUEST_REJECTED_BY_SERVER,
-			       "%s", st.reject);
+	/* OpenSSL's own check of the protection, to say why it fails. */
+	if (!st.reject[0] && protected &&
+	    OSSL_CMP_validate_msg(OSSL_CMP_SRV_CTX_get0_cmp_ctx(sctx), msg) != 1) {
+		unsigned long e = ERR_peek_last_error();
+
+		snprintf(st.reject, sizeof(st.reject),
+			 "the request's protection does not verify%s (%s)",
+			 st.mac ? " with the shared secret" :
+			 " with its signer's certificate",
+			 e ? ERR_reason_error_string(e) : "changed on the way, or another key");
+		ERR_clear_error();
+	}
+	/*
+	 * A request refused already (wrong recipient, no secret, no signer
+	 * certificate) need not pass OpenSSL's protection check first: the
+	 * callbacks refuse it with the reason.
+	 */
+	if (st.reject[0] && !OSSL_CMP_SRV_CTX_set_accept_unprotected(sctx, 1)) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				    "cannot set up a CMP server context");
+		goto out;
 	}
 	rsp = OSSL_CMP_SRV_process_request(sctx, msg);
 	current = NULL;
