@@ -217,6 +217,10 @@ static STACK_OF(X509) *ca_chain(struct m2m_cmp_srv *srv, struct m2m_ca *ca)
 			X509_free(x);
 	ERR_clear_error();
 	BIO_free(bio);
+	/* A root's chain.pem is empty: then the root itself. */
+	x = sk && sk_X509_num(sk) == 0 ? m2m_cert_x509(m2m_ca_cert(ca)) : NULL;
+	if (x && X509_up_ref(x) && !sk_X509_push(sk, x))
+		X509_free(x);
 	if (sk && sk_X509_num(sk) > 0)
 		srv->chain = sk;
 	else
@@ -408,6 +412,8 @@ static int pkisi_status(const OSSL_CMP_PKISI *si)
 }
 
 /* ---- answers ------------------------------------------------------------- */
+
+static void unconfirmed(struct req *st, const char *serial, const char *why);
 
 static const char *op_name(int type)
 {
@@ -792,6 +798,7 @@ static OSSL_CMP_PKISI *cert_request_cb(OSSL_CMP_SRV_CTX *sctx,
 	const X509_NAME *subject = NULL;
 	X509_PUBKEY *pub = NULL;
 	STACK_OF(X509) *chain;
+	X509 *x;
 	OSSL_CMP_PKISI *si = NULL;
 	uint8_t hw[512];
 	size_t hw_len = 0;
@@ -865,16 +872,18 @@ static OSSL_CMP_PKISI *cert_request_cb(OSSL_CMP_SRV_CTX *sctx,
 				goto out;
 		}
 	}
-	*certOut = m2m_cert_x509(res.cert);
+	/* OpenSSL frees what it is given: references of its own. */
+	x = m2m_cert_x509(res.cert);
 	chain = ca_chain(st->srv, st->ca);
-	if (!*certOut || !X509_up_ref(*certOut) ||
-	    !(*chainOut = chain ? X509_chain_up_ref(chain) : NULL)) {
-		*certOut = NULL;
+	if (!x || (chain && !(*chainOut = X509_chain_up_ref(chain))) ||
+	    !X509_up_ref(x)) {
 		si = reject(st, OSSL_CMP_PKIFAILUREINFO_systemFailure,
-			    "certificate %s was issued but cannot be sent",
+			    "cannot send certificate %s",
 			    m2m_cert_serial(res.cert));
+		unconfirmed(st, m2m_cert_serial(res.cert), "cannot be sent");
 		goto out;
 	}
+	*certOut = x;
 	snprintf(st->serial, sizeof(st->serial), "%s", m2m_cert_serial(res.cert));
 	snprintf(st->res->serial, sizeof(st->res->serial), "%s", st->serial);
 	{
@@ -1254,6 +1263,11 @@ enum m2m_err m2m_cmp_srv_handle(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
 	st.mac = protected == 2;
 	if (protected == 1 && st.extra && sk_X509_num(st.extra) > 0)
 		st.signer = sk_X509_value(st.extra, 0);
+	if (st.signer && (X509_get_extension_flags(st.signer) & EXFLAG_INVALID)) {
+		st.signer = NULL;
+		snprintf(st.reject, sizeof(st.reject),
+			 "the signer's certificate (first in extraCerts) is malformed");
+	}
 	if (recipient &&
 	    X509_NAME_cmp(recipient, X509_get_subject_name(
 				  m2m_cert_x509(m2m_ca_cert(ca))))) {
@@ -1267,6 +1281,8 @@ enum m2m_err m2m_cmp_srv_handle(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
 	} else if (st.mac && !srv->have_secret) {
 		snprintf(st.reject, sizeof(st.reject),
 			 "this CA takes no MAC-protected request (it has no shared secret)");
+	} else if (st.reject[0]) {
+		/* said above */
 	} else if (!protected && type != BODY_ERROR) {
 		snprintf(st.reject, sizeof(st.reject),
 			 "the request is not protected: sign it as a station or device, or MAC it with the shared secret");
