@@ -315,15 +315,23 @@ for _ in range(3):
     s.sendall(b"POST /.well-known/cmp HTTP/1.1\r\nHost: x\r\n"
               b"Content-Type: application/pkixcmp\r\nContent-Length: 5000\r\n\r\n0123456789")
     s.close()
-# and one that stays silent while others are served
-slow = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-slow.sendall(b"POST /.well-known/cmp HTTP/1.1\r\n")
-open("slow.fd", "w").write("open\n")
 EOF
+	# and, on both workers, clients that stay silent while another is served
+	python3 - "$PORT" <<'EOF' &
+import socket, sys, time
+held = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(4)]
+for s in held:
+    s.sendall(b"POST /.well-known/cmp HTTP/1.1\r\n")
+time.sleep(3)
+EOF
+	local slow=$!
+	sleep 0.3
 	newkey g.key
 	hwcnf g.cnf 01001a7dda7122
-	run "${CMP[@]}" "${STATION[@]}" -cmd ir -newkey g.key -subject /CN=x -config g.cnf \
-		-reqexts exts -implicit_confirm -certout g.pem
+	run timeout 2 "${CMP[@]}" "${STATION[@]}" -cmd ir -newkey g.key -subject /CN=x \
+		-config g.cnf -reqexts exts -implicit_confirm -certout g.pem
+	kill "$slow" 2>/dev/null
+	wait "$slow" 2>/dev/null || true
 	assert_success
 	verify g.pem
 }
