@@ -27,8 +27,10 @@ PKG_CONFIG ?= pkg-config
 INSTALL ?= install
 
 DEPS_PC = libcrypto sqlite3 libpq p11-kit-1 tss2-esys tss2-tctildr tss2-mu tss2-rc
+# m2m-ca serve: CMP over HTTP(S) (lib/cmp_http.c)
+DEPS_PC += libssl libevent libevent_openssl libevent_pthreads
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS_PC) 2>/dev/null)
-DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PC) 2>/dev/null || echo -lcrypto -lsqlite3 -lpq -lp11-kit -ltss2-esys -ltss2-tctildr -ltss2-mu -ltss2-rc)
+DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PC) 2>/dev/null || echo -lcrypto -lsqlite3 -lpq -lp11-kit -ltss2-esys -ltss2-tctildr -ltss2-mu -ltss2-rc -lssl -levent_openssl -levent_pthreads -levent)
 
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
@@ -97,6 +99,7 @@ $(B)/bin/%: $(B)/cmd/%.o $(CLI_OBJ) $(LIBM2M)
 
 # m2m-enroll's subcommands are in more than one file.
 $(B)/bin/m2m-enroll: $(B)/cmd/enroll_ldevid.o
+$(B)/bin/m2m-ca: $(B)/cmd/ca_serve.o
 
 $(B)/unit/%: $(B)/tests/unit/%.o $(LIBM2M)
 	@mkdir -p $(@D)

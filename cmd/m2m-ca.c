@@ -20,6 +20,7 @@
 #include <m2m/ppid.h>
 #include <m2m/profile.h>
 
+#include "ca_serve.h"
 #include "cli.h"
 
 enum {
@@ -2393,6 +2394,7 @@ static const struct cli_subcommand subcommands[] = {
 	{ "profile", cmd_profile, &profile_cmd },
 	{ "audit", cmd_audit, &audit_cmd },
 	{ "ledger", cmd_ledger, &ledger_cmd },
+	{ "serve", cmd_serve, &serve_cmd },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))

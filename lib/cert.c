@@ -915,6 +915,67 @@ int m2m_csr_spki(const struct m2m_csr *csr, const uint8_t **der,
 	return 1;
 }
 
+enum m2m_err m2m_csr_from_spki(struct m2m_ctx *ctx, X509_PUBKEY *pub,
+			       const STACK_OF(X509_EXTENSION) *exts,
+			       struct m2m_csr **out)
+{
+	struct m2m_csr *c = NULL;
+	X509_REQ *req = NULL;
+	EVP_PKEY *pkey = X509_PUBKEY_get0(pub);
+	unsigned char *der = NULL;
+	enum m2m_err rc;
+	int n;
+
+	*out = NULL;
+	if (!pkey)
+		return m2m_error_ossl(ctx, M2M_ERR_INVALID,
+				      "request holds no usable public key");
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	rc = m2m_pkey_alg(ctx, pkey, &c->alg);
+	if (rc != M2M_OK) {
+		m2m_error_prefix(ctx, "request");
+		goto out;
+	}
+	if (sk_X509_EXTENSION_num(exts) <= 0) {
+		/* The key as it came: no re-encoding, no X509_REQ. */
+		n = i2d_X509_PUBKEY(pub, &der);
+		if (n <= 0 || !(c->der = malloc((size_t)n))) {
+			rc = m2m_error_ossl(ctx, M2M_ERR_INVALID,
+					    "cannot encode the request's key");
+			goto out;
+		}
+		memcpy(c->der, der, (size_t)n);
+		c->der_len = c->spki_len = (size_t)n;
+		c->spki_off = 0;
+		goto done;
+	}
+	req = X509_REQ_new_ex(ctx->libctx, NULL);
+	if (!req || !X509_REQ_set_pubkey(req, pkey)) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				    "cannot hold the request's key");
+		goto out;
+	}
+	if (!X509_REQ_add_extensions(req, (STACK_OF(X509_EXTENSION) *)exts)) {
+		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+				    "cannot hold the request's extensions");
+		goto out;
+	}
+	c->req = req;
+	req = NULL;
+done:
+	*out = c;
+	c = NULL;
+	rc = M2M_OK;
+out:
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	m2m_csr_free(c);
+	ERR_clear_error();
+	return rc;
+}
+
 const char *m2m_sign_digest(enum m2m_key_alg alg)
 {
 	switch (alg) {

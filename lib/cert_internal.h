@@ -50,6 +50,17 @@ int m2m_csr_spki(const struct m2m_csr *csr, const uint8_t **der,
  */
 STACK_OF(X509_EXTENSION) *m2m_csr_extensions(const struct m2m_csr *csr);
 
+/*
+ * A request for the public key pub with the extensions exts (NULL or
+ * empty: none), made of parts whose proof of possession the caller has
+ * checked (a CMP certificate template): it has no DER of its own, so
+ * m2m_csr_encode() and m2m_csr_subject() have nothing to give.
+ * M2M_ERR_UNSUPPORTED for a key we do not issue to.  Caller owns *out.
+ */
+enum m2m_err m2m_csr_from_spki(struct m2m_ctx *ctx, X509_PUBKEY *pub,
+			       const STACK_OF(X509_EXTENSION) *exts,
+			       struct m2m_csr **out);
+
 /* Wrap *x (taken over: *x is NULL afterwards on success). */
 enum m2m_err m2m_cert_from_x509(struct m2m_ctx *ctx, X509 **x,
 				struct m2m_cert **out);

@@ -29,6 +29,7 @@
 #include "internal.h"
 #include "keystore/keystore.h"
 #include "keystore/tpm2_uri.h"
+#include "ldevid_internal.h"
 
 /* id-cmc-regInfo (RFC 5272, 6.12): "information specific to the CA". */
 #define OID_REGINFO	"1.3.6.1.5.5.7.7.18"
@@ -227,6 +228,33 @@ struct m2m_cert *const *m2m_ldevid_request_chain(
 {
 	*n = req->nchain;
 	return req->chain;
+}
+
+enum m2m_err m2m_ldevid_request_assemble(struct m2m_ctx *ctx,
+					 enum m2m_ldevid_purpose purpose,
+					 unsigned flags,
+					 struct m2m_cert **signer,
+					 struct m2m_cert ***chain,
+					 size_t nchain, struct m2m_csr **csr,
+					 struct m2m_ldevid_request **out)
+{
+	struct m2m_ldevid_request *r;
+
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+	r->purpose = purpose;
+	r->flags = flags;
+	r->signer = *signer;
+	*signer = NULL;
+	r->chain = *chain;
+	*chain = NULL;
+	r->nchain = nchain;
+	r->csr = *csr;
+	*csr = NULL;
+	*out = r;
+	return M2M_OK;
 }
 
 /* The DER of the first "CMS" block of PEM text buf[0..len), into *der. */
@@ -656,11 +684,21 @@ static enum m2m_err chain_verify(struct m2m_ctx *ctx,
 				 const struct m2m_ldevid_request *req,
 				 int64_t now, const char *file)
 {
+	return m2m_anchors_verify(ctx, a, req->signer, req->chain, req->nchain,
+				  now, "IDevID", file);
+}
+
+enum m2m_err m2m_anchors_verify(struct m2m_ctx *ctx,
+				const struct m2m_anchors *a,
+				const struct m2m_cert *cert,
+				struct m2m_cert *const *chain, size_t nchain,
+				int64_t now, const char *what, const char *file)
+{
 	X509_STORE *store = X509_STORE_new();
 	X509_STORE_CTX *sctx = X509_STORE_CTX_new_ex(ctx->libctx, NULL);
 	STACK_OF(X509) *untrusted = sk_X509_new_null();
 	X509_VERIFY_PARAM *param;
-	X509 *leaf = m2m_cert_x509(req->signer), *bad;
+	X509 *leaf = m2m_cert_x509(cert), *bad;
 	char subject[M2M_DN_MAX];
 	unsigned long flags = X509_V_FLAG_X509_STRICT |
 			      X509_V_FLAG_PARTIAL_CHAIN;
@@ -686,8 +724,8 @@ static enum m2m_err chain_verify(struct m2m_ctx *ctx,
 		}
 	if (sk_X509_CRL_num(a->crls) > 0)
 		flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
-	for (k = 0; k < req->nchain; k++) {
-		X509 *x = m2m_cert_x509(req->chain[k]);
+	for (k = 0; k < nchain; k++) {
+		X509 *x = m2m_cert_x509(chain[k]);
 
 		if (!x || !sk_X509_push(untrusted, x)) {
 			rc = m2m_error_ossl(ctx, M2M_ERR_NOMEM, "out of memory");
@@ -696,7 +734,7 @@ static enum m2m_err chain_verify(struct m2m_ctx *ctx,
 	}
 	if (!X509_STORE_CTX_init(sctx, store, leaf, untrusted)) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
-				    "cannot start verifying the IDevID");
+				    "cannot start verifying the %s", what);
 		goto out;
 	}
 	param = X509_STORE_CTX_get0_param(sctx);
@@ -716,21 +754,21 @@ static enum m2m_err chain_verify(struct m2m_ctx *ctx,
 			      sizeof(subject));
 	if (err == X509_V_ERR_CERT_REVOKED && depth == 0)
 		rc = m2m_error(ctx, M2M_ERR_VERIFY,
-			       "the IDevID %s is revoked: a CRL in '%s' lists it",
-			       m2m_cert_serial(req->signer), file);
+			       "the %s %s is revoked: a CRL in '%s' lists it",
+			       what, m2m_cert_serial(cert), file);
 	else if (err == X509_V_ERR_CERT_REVOKED)
 		rc = m2m_error(ctx, M2M_ERR_VERIFY,
-			       "the IDevID's issuer '%s' is revoked: a CRL in '%s' lists it",
-			       subject, file);
+			       "the %s's issuer '%s' is revoked: a CRL in '%s' lists it",
+			       what, subject, file);
 	else if (depth == 0)
 		rc = m2m_error(ctx, M2M_ERR_VERIFY,
-			       "the IDevID %s does not verify to a trust anchor in '%s': %s",
-			       m2m_cert_serial(req->signer), file,
+			       "the %s %s does not verify to a trust anchor in '%s': %s",
+			       what, m2m_cert_serial(cert), file,
 			       X509_verify_cert_error_string(err));
 	else
 		rc = m2m_error(ctx, M2M_ERR_VERIFY,
-			       "the IDevID %s does not verify to a trust anchor in '%s': %s, at '%s'",
-			       m2m_cert_serial(req->signer), file,
+			       "the %s %s does not verify to a trust anchor in '%s': %s, at '%s'",
+			       what, m2m_cert_serial(cert), file,
 			       X509_verify_cert_error_string(err), subject);
 out:
 	sk_X509_free(untrusted);	/* the certificates are the request's */

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * lib/cmp_server.c: requests built with OpenSSL's CMP client (captured by
+ * a transfer callback instead of being sent) go to m2m_cmp_srv_handle(),
+ * and its responses go back to the client, which checks them as it
+ * checks any server's.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/cmp.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include <m2m/ca.h>
+#include <m2m/cmp.h>
+#include <m2m/ledger.h>
+
+#include "../../lib/cert_internal.h"
+#include "unit.h"
+
+#define HW "1.3.6.1.4.1.99999.1.1"
+#define SECRET "unit-secret"
+
+static char dir[] = "/tmp/test_cmp_server.XXXXXX";
+static struct m2m_ctx *ctx;
+static struct m2m_ca *ca;
+static struct m2m_cmp_srv *srv;
+static struct m2m_cmp_srv_result last;
+static enum m2m_err last_rc;
+static const char *profile;
+
+/* The transfer callback: the request through the handler and back. */
+static OSSL_CMP_MSG *transfer(OSSL_CMP_CTX *c, const OSSL_CMP_MSG *req)
+{
+	unsigned char *der = NULL, *resp = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	OSSL_CMP_MSG *rsp = NULL;
+	int n = i2d_OSSL_CMP_MSG(req, &der);
+
+	(void)c;
+	last_rc = m2m_cmp_srv_handle(srv, ctx, ca, profile, der, (size_t)n,
+				     &resp, &len, &last);
+	if (last_rc == M2M_OK) {
+		p = resp;
+		rsp = d2i_OSSL_CMP_MSG(NULL, &p, (long)len);
+	}
+	OPENSSL_free(der);
+	free(resp);
+	return rsp;
+}
+
+/* subjectAltName: HardwareModuleName { HW, ppid } */
+static X509_EXTENSIONS *hw_exts(const unsigned char *ppid, int n)
+{
+	unsigned char buf[128], *q;
+	ASN1_OBJECT *hw = OBJ_txt2obj(HW, 1);
+	int l = i2d_ASN1_OBJECT(hw, NULL);
+	ASN1_STRING *seq = ASN1_STRING_new();
+	ASN1_TYPE *val = ASN1_TYPE_new();
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+	X509_EXTENSIONS *exts = sk_X509_EXTENSION_new_null();
+
+	buf[0] = 0x30;
+	buf[1] = (unsigned char)(l + 2 + n);
+	q = buf + 2;
+	i2d_ASN1_OBJECT(hw, &q);
+	*q++ = 0x04;
+	*q++ = (unsigned char)n;
+	memcpy(q, ppid, (size_t)n);
+	ASN1_STRING_set(seq, buf, l + 4 + n);
+	ASN1_TYPE_set(val, V_ASN1_SEQUENCE, seq);
+	GENERAL_NAME_set0_othername(gn, OBJ_txt2obj("1.3.6.1.5.5.7.8.4", 1), val);
+	sk_GENERAL_NAME_push(gens, gn);
+	sk_X509_EXTENSION_push(exts, X509V3_EXT_i2d(NID_subject_alt_name, 0, gens));
+	GENERAL_NAMES_free(gens);
+	ASN1_OBJECT_free(hw);
+	return exts;
+}
+
+/* A client context: MAC-protected under secret, or unprotected. */
+static OSSL_CMP_CTX *client(const char *secret, const unsigned char *ppid)
+{
+	OSSL_CMP_CTX *c = OSSL_CMP_CTX_new(NULL, NULL);
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509_NAME *subj = X509_NAME_new();
+
+	X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_ASC,
+				   (const unsigned char *)"device", -1, -1, 0);
+	OSSL_CMP_CTX_set_transfer_cb(c, transfer);
+	OSSL_CMP_CTX_set1_srvCert(c, m2m_cert_x509(m2m_ca_cert(ca)));
+	OSSL_CMP_CTX_set_option(c, OSSL_CMP_OPT_IGNORE_KEYUSAGE, 1);
+	OSSL_CMP_CTX_set_option(c, OSSL_CMP_OPT_LOG_VERBOSITY, 0);
+	if (secret) {
+		OSSL_CMP_CTX_set1_secretValue(c, (const unsigned char *)secret,
+					      (int)strlen(secret));
+		OSSL_CMP_CTX_set1_referenceValue(c, (const unsigned char *)"u", 1);
+	} else {
+		OSSL_CMP_CTX_set_option(c, OSSL_CMP_OPT_UNPROTECTED_SEND, 1);
+	}
+	OSSL_CMP_CTX_set0_newPkey(c, 1, k);
+	OSSL_CMP_CTX_set1_subjectName(c, subj);
+	if (ppid)
+		OSSL_CMP_CTX_set0_reqExtensions(c, hw_exts(ppid, 7));
+	X509_NAME_free(subj);
+	return c;
+}
+
+static const unsigned char PPID1[7] = { 0x01, 0x00, 0x1a, 0x7d, 0xda, 0x71, 0x01 };
+static const unsigned char PPID2[7] = { 0x01, 0x00, 0x1a, 0x7d, 0xda, 0x71, 0x02 };
+
+UNIT_TEST(ir_with_the_secret_issues_and_records)
+{
+	struct m2m_cert_record r;
+	OSSL_CMP_CTX *c = client(SECRET, PPID1);
+	X509 *x;
+
+	OSSL_CMP_CTX_set_option(c, OSSL_CMP_OPT_IMPLICIT_CONFIRM, 1);
+	x = OSSL_CMP_exec_IR_ses(c);
+	CHECK(x != NULL);
+	CHECK_EQ_STR(last.op, "ir");
+	CHECK_MSG(!strcmp(last.status, "accepted"), "ir: %s: %s", last.status,
+		  last.text);
+	CHECK_EQ_INT(strlen(last.serial), 32);
+	if (CHECK_EQ_INT(m2m_ledger_get_cert(ctx, m2m_ca_ledger(ca), last.serial,
+					     &r), M2M_OK)) {
+		CHECK_EQ_STR(r.profile, "idevid");
+		CHECK_EQ_INT(r.status, M2M_CERT_VALID);
+	}
+	OSSL_CMP_CTX_free(c);
+	ERR_clear_error();
+}
+
+UNIT_TEST(cr_with_certconf_then_genm)
+{
+	OSSL_CMP_CTX *c = client(SECRET, PPID2);
+	STACK_OF(OSSL_CMP_ITAV) *itavs;
+
+	CHECK(OSSL_CMP_exec_CR_ses(c) != NULL);
+	CHECK_EQ_STR(last.op, "certConf");
+	CHECK_EQ_STR(last.status, "accepted");
+	OSSL_CMP_CTX_free(c);
+	c = client(SECRET, NULL);
+	itavs = OSSL_CMP_exec_GENM_ses(c);
+	CHECK(itavs != NULL && sk_OSSL_CMP_ITAV_num(itavs) == 1);
+	CHECK_EQ_STR(last.op, "genm");
+	sk_OSSL_CMP_ITAV_pop_free(itavs, OSSL_CMP_ITAV_free);
+	OSSL_CMP_CTX_free(c);
+	ERR_clear_error();
+}
+
+UNIT_TEST(refusals_say_why)
+{
+	OSSL_CMP_CTX *c = client(NULL, PPID1);
+
+	CHECK(OSSL_CMP_exec_IR_ses(c) == NULL);
+	CHECK_EQ_STR(last.status, "error");
+	CHECK_CONTAINS(last.text, "the request is not protected");
+	OSSL_CMP_CTX_free(c);
+
+	c = client("wrong", PPID1);
+	CHECK(OSSL_CMP_exec_IR_ses(c) == NULL);
+	CHECK_EQ_STR(last.status, "error");
+	CHECK_CONTAINS(last.text, "protection does not verify with the shared secret");
+	OSSL_CMP_CTX_free(c);
+
+	/* a PPID that has its certificate already */
+	c = client(SECRET, PPID1);
+	CHECK(OSSL_CMP_exec_IR_ses(c) == NULL);
+	CHECK_EQ_STR(last.status, "rejected");
+	CHECK_CONTAINS(last.text, "already has a valid idevid certificate");
+	OSSL_CMP_CTX_free(c);
+
+	/* no HardwareModuleName */
+	c = client(SECRET, NULL);
+	CHECK(OSSL_CMP_exec_IR_ses(c) == NULL);
+	CHECK_CONTAINS(last.text, "HardwareModuleName");
+	OSSL_CMP_CTX_free(c);
+
+	/* an LDevID profile needs the IDevID's signature */
+	profile = "ldevid";
+	c = client(SECRET, PPID2);
+	CHECK(OSSL_CMP_exec_IR_ses(c) == NULL);
+	CHECK_CONTAINS(last.text, "must be signed with the device's IDevID");
+	profile = NULL;
+	OSSL_CMP_CTX_free(c);
+	ERR_clear_error();
+}
+
+UNIT_TEST(garbage_is_no_message)
+{
+	static const unsigned char junk[] = { 0x30, 0x03, 0x02, 0x01, 0x02 };
+	struct m2m_cmp_srv_result res;
+	unsigned char *resp = (unsigned char *)"x";
+	size_t len = 7;
+
+	CHECK_EQ_INT(m2m_cmp_srv_handle(srv, ctx, ca, NULL, junk, sizeof(junk),
+					&resp, &len, &res), M2M_ERR_INVALID);
+	CHECK(resp == NULL && len == 0);
+	CHECK_EQ_STR(res.status, "error");
+	CHECK_EQ_INT(m2m_cmp_srv_handle(srv, ctx, ca, NULL, junk, 0, &resp,
+					&len, &res), M2M_ERR_INVALID);
+}
+
+static const struct unit_test tests[] = {
+	UNIT(ir_with_the_secret_issues_and_records),
+	UNIT(cr_with_certconf_then_genm),
+	UNIT(refusals_say_why),
+	UNIT(garbage_is_no_message),
+};
+
+int main(void)
+{
+	struct m2m_ca_params p;
+	struct m2m_cmp_srv_config cfg;
+	char ca_dir[128];
+	int rc = 1;
+
+	if (!mkdtemp(dir) || m2m_ctx_new(&ctx) != M2M_OK) {
+		printf("Bail out! cannot make a directory or a context: %s\n",
+		       strerror(errno));
+		return 1;
+	}
+	snprintf(ca_dir, sizeof(ca_dir), "%s/ca", dir);
+	memset(&p, 0, sizeof(p));
+	p.dir = ca_dir;
+	p.subject = "O=Example,CN=Unit CA";
+	p.path_len = -1;
+	p.hw_type = HW;
+	p.device_subject = "O=Example,OU=Devices";
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.mac_source = "pass:" SECRET;
+	if (m2m_ca_create(ctx, &p, NULL) != M2M_OK ||
+	    m2m_ca_open(ctx, ca_dir, M2M_CA_NEED_KEY, NULL, NULL, &ca) != M2M_OK ||
+	    m2m_cmp_srv_new(ctx, &cfg, &srv) != M2M_OK)
+		printf("Bail out! cannot make the CA: %s\n", m2m_ctx_detail(ctx));
+	else
+		rc = unit_run(tests, UNIT_COUNT(tests));
+	m2m_cmp_srv_free(srv);
+	m2m_ca_close(ca);
+	m2m_ctx_free(ctx);
+	unit_rm_rf(dir);
+	return rc;
+}
