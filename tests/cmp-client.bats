@@ -326,6 +326,35 @@ time.sleep(20)
 	assert_not_exist dev.key
 }
 
+@test "idevid --server: an HTTP server that answers something else than CMP: exit 4" {
+	PORT=$(free_port)
+	python3 -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = b"<html>hello</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).handle_request()
+' "$PORT" </dev/null >/dev/null 2>&1 3>&- &
+	MOCK_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		ss -ltn "sport = :$PORT" | grep -q LISTEN && break
+		sleep 0.05
+	done
+	run --separate-stderr m2m-enroll idevid --server "http://127.0.0.1:$PORT/" \
+		--server-trust "$F/root/ca.crt" --secret env:SECRET --ref station-1 \
+		--key dev.key --serial SN-C12 --bluetooth 00:1A:7D:DA:20:12
+	assert_error_prefix 4 "m2m-enroll: SN-C12: no IDevID: cannot exchange CMP messages with 'http://127.0.0.1:$PORT/': "
+	assert_not_exist dev.key
+}
+
 @test "idevid --server: a batch, one CMP client for all rows" {
 	m2m-enroll keygen --key a.key > /dev/null
 	m2m-enroll keygen --key b.key > /dev/null
