@@ -1249,8 +1249,7 @@ static void provision_remote(struct m2m_ctx *ctx, const struct station *st,
 			     shown(d->key, s));
 		goto out;
 	}
-	if (key && (st->use_key || !overwrite) &&
-	    holds_idevid(ctx, st, d, &ko, key, o))
+	if (key && !overwrite && holds_idevid(ctx, st, d, &ko, key, o))
 		goto out;
 	if (key && !st->use_key && !overwrite) {
 		outcome_fail(ctx, o, M2M_ERR_DUPLICATE,
