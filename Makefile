@@ -98,7 +98,7 @@ $(B)/bin/%: $(B)/cmd/%.o $(CLI_OBJ) $(LIBM2M)
 	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@.tmp $(filter %.o,$^) $(LIBM2M) $(LIBS) && mv -f $@.tmp $@
 
 # m2m-enroll's subcommands are in more than one file.
-$(B)/bin/m2m-enroll: $(B)/cmd/enroll_ldevid.o
+$(B)/bin/m2m-enroll: $(B)/cmd/enroll_ldevid.o $(B)/cmd/enroll_cmp.o
 $(B)/bin/m2m-ca: $(B)/cmd/ca_serve.o
 
 $(B)/unit/%: $(B)/tests/unit/%.o $(LIBM2M)

@@ -11,6 +11,7 @@
 
 #include <m2m/ca.h>
 #include <m2m/cert.h>
+#include <m2m/cmp_client.h>
 #include <m2m/ctx.h>
 #include <m2m/file.h>
 #include <m2m/hex.h>
@@ -35,10 +36,12 @@ enum {
 static const char *const usage_ldevid[] = {
 	"m2m-enroll ldevid --ca DIR --idevid-key URI --idevid-cert URI [--key URI | --reuse-idevid-key] [--cert URI] [--profile NAME] [--replace] [--json]",
 	"m2m-enroll ldevid --out FILE --idevid-key URI --idevid-cert URI [--key URI | --reuse-idevid-key] [--json]",
+	"m2m-enroll ldevid --server URL --server-trust FILE --idevid-key URI --idevid-cert URI [--key URI | --reuse-idevid-key] [--cert URI] [--json]",
 	NULL
 };
 static const char *const usage_renew[] = {
 	"m2m-enroll renew --ca DIR --key URI --cert URI [--before DAYS] [--same-key | --new-key URI] [--new-cert URI] [--json]",
+	"m2m-enroll renew --server URL --server-trust FILE --key URI --cert URI [--before DAYS] [--same-key | --new-key URI] [--new-cert URI] [--json]",
 	NULL
 };
 
@@ -64,6 +67,7 @@ static const struct cli_option ldevid_options[] = {
 	OPT_TCTI_ENTRY,
 	OPT_AUTH_ENTRY,
 	OPT_JSON_ENTRY("print the result as JSON"),
+	OPT_SERVER_ENTRIES,
 	OPT_END
 };
 
@@ -83,6 +87,7 @@ static const struct cli_option renew_options[] = {
 	OPT_TCTI_ENTRY,
 	OPT_AUTH_ENTRY,
 	OPT_JSON_ENTRY("print the result as JSON"),
+	OPT_SERVER_ENTRIES,
 	OPT_END
 };
 
@@ -300,6 +305,7 @@ struct ldevid_opts {
 	int alg;
 	int reuse;
 	int replace;
+	struct remote r;
 };
 
 static void ldevid_parse(struct ldevid_opts *o, int argc, char **argv)
@@ -311,7 +317,8 @@ static void ldevid_parse(struct ldevid_opts *o, int argc, char **argv)
 	o->alg = M2M_KEY_EC_P256;
 	cli_parser_init(&p, &ldevid_cmd, argc, argv, 2);
 	while ((opt = cli_next(&p)) != CLI_DONE) {
-		if (common_opt(&o->c, opt, p.optarg))
+		if (common_opt(&o->c, opt, p.optarg) ||
+		    remote_opt(&o->r, opt, p.optarg))
 			continue;
 		switch (opt) {
 		case OPT_CA: o->ca = p.optarg; break;
@@ -334,8 +341,11 @@ static void ldevid_parse(struct ldevid_opts *o, int argc, char **argv)
 		}
 	}
 	no_operands(&p);
-	if (!o->ca == !o->out)
-		cli_usage_error("ldevid needs --ca DIR, or --out FILE for the request alone");
+	remote_check(&o->r, 0, 1);
+	if (!o->ca + !o->out + !o->r.server != 2)
+		cli_usage_error("ldevid needs --ca DIR or --server URL, or --out FILE for the request alone");
+	if (o->r.server && (o->profile || o->replace || o->ca_passin))
+		cli_usage_error("--profile, --replace and --ca-passin go with --ca (with --server, the URL names the profile)");
 	if (!o->idevid_key || !o->idevid_cert)
 		cli_usage_error("ldevid needs --idevid-key URI and --idevid-cert URI");
 	if (o->reuse && o->c.key)
@@ -435,8 +445,8 @@ static void ldevid_print(struct m2m_ctx *ctx, struct m2m_ca *ca,
 	ppid[0] = '\0';
 	snprintf(profile, sizeof(profile), "%s",
 		 o->profile ? o->profile : "ldevid");
-	if (m2m_ledger_get_cert(ctx, m2m_ca_ledger(ca), m2m_cert_serial(cert),
-				&r) == M2M_OK) {
+	if (ca && m2m_ledger_get_cert(ctx, m2m_ca_ledger(ca),
+				      m2m_cert_serial(cert), &r) == M2M_OK) {
 		m2m_hex_encode(r.ppid, r.ppid_len <= M2M_PPID_MAX ? r.ppid_len :
 			       0, ppid);
 		snprintf(profile, sizeof(profile), "%s", r.profile);
@@ -506,7 +516,8 @@ static int ldevid_request_out(struct m2m_ctx *ctx, const struct ldevid_opts *o,
  * line.  Returns the exit status of rc.
  */
 static int ldevid_undo(struct m2m_ctx *ctx, struct m2m_ca *ca,
-		       const struct ldevid_opts *o, enum m2m_err rc,
+		       struct m2m_cmp_client *cl, const struct ldevid_opts *o,
+		       enum m2m_err rc,
 		       const char *what, const struct m2m_cert *cert,
 		       int stored, int made, const struct m2m_key_opts *ko)
 {
@@ -518,17 +529,93 @@ static int ldevid_undo(struct m2m_ctx *ctx, struct m2m_ca *ca,
 		removed_cert = ", removed it from the device";
 	if (made && m2m_key_remove(ctx, o->c.key, ko) == M2M_OK)
 		removed_key = " and removed the new key";
-	if (m2m_ca_revoke(ctx, ca, m2m_cert_serial(cert), REASON_CESSATION, 0,
-			  NULL) == M2M_OK)
+	if (cl ? m2m_cmp_client_revoke(ctx, cl, cert, REASON_CESSATION) ==
+	    M2M_OK : m2m_ca_revoke(ctx, ca, m2m_cert_serial(cert),
+				   REASON_CESSATION, 0, NULL) == M2M_OK)
 		cli_error("cannot install the LDevID at '%s': %s; revoked LDevID %s (cessationOfOperation)%s%s",
 			  shown(o->cert, s), why, m2m_cert_serial(cert),
 			  removed_cert, removed_key);
+	else if (cl)
+		cli_error("cannot install the LDevID at '%s': %s; LDevID %s stays issued at '%s', which does not revoke it (%s)%s%s (key '%s')",
+			  shown(o->cert, s), why, m2m_cert_serial(cert),
+			  o->r.server, m2m_ctx_detail(ctx), removed_cert,
+			  removed_key, shown(o->c.key, k));
 	else
 		cli_error("cannot install the LDevID at '%s': %s; LDevID %s stays issued: revoke it with 'm2m-ca revoke --ca %s %s'%s%s (key '%s')",
 			  shown(o->cert, s), why, m2m_cert_serial(cert), o->ca,
 			  m2m_cert_serial(cert), removed_cert, removed_key,
 			  shown(o->c.key, k));
 	return cli_exit_status(rc);
+}
+
+/* ldevid --server: the same, over CMP: an ir protected by the IDevID. */
+static int ldevid_remote(struct m2m_ctx *ctx, struct ldevid_opts *o,
+			 struct m2m_key *idkey, struct m2m_cert **idcerts,
+			 size_t nid)
+{
+	struct m2m_cmp_enroll req;
+	struct m2m_cmp_result res;
+	struct m2m_key *key = NULL;
+	struct m2m_key_opts ko = key_opts(&o->c, 0), kgen = key_opts(&o->c, 1);
+	struct timing t;
+	char s[URI_SHOWN_MAX];
+	size_t nstored = 0;
+	double clock, start;
+	int status, made = 0, stored = 0;
+	enum m2m_err rc;
+
+	memset(&res, 0, sizeof(res));
+	memset(&t, 0, sizeof(t));
+	start = clock = now_ms();
+	status = remote_open(ctx, &o->c, &o->r, idkey, idcerts, nid);
+	if (status)
+		goto out;
+	lap(&clock);
+	if (o->reuse) {
+		key = idkey;
+	} else {
+		rc = m2m_key_generate(ctx, o->c.key, (enum m2m_key_alg)o->alg,
+				      &kgen, &key);
+		if (rc != M2M_OK) {
+			status = cli_fail(ctx, rc, "cannot make the LDevID key at '%s'",
+					  shown(o->c.key, s));
+			goto out;
+		}
+		made = 1;
+	}
+	t.keygen = lap(&clock);
+	memset(&req, 0, sizeof(req));
+	req.type = M2M_CMP_IR;
+	req.key = key;
+	rc = m2m_cmp_client_enroll(ctx, o->r.cl, &req, &res);
+	t.issue = lap(&clock);
+	if (rc != M2M_OK) {
+		status = cli_fail(ctx, rc, "no LDevID");
+		goto out;
+	}
+	rc = install(ctx, o->cert, res.cert, res.chain, res.nchain, key,
+		     &kgen, &t, &clock, &nstored, &stored);
+	if (rc != M2M_OK) {
+		status = ldevid_undo(ctx, NULL, o->r.cl, o, rc,
+				     rc == M2M_ERR_BACKEND ?
+				     "it reads back different from what was stored" :
+				     "it is not the new key's",
+				     res.cert, stored, made, &ko);
+		made = 0;
+		goto out;
+	}
+	made = 0;
+	ldevid_print(ctx, NULL, o, idcerts[0], res.cert, key, nstored, &t,
+		     now_ms() - start);
+	status = cli_finish_stdout(CLI_EXIT_OK);
+out:
+	if (made && m2m_key_remove(ctx, o->c.key, &ko) != M2M_OK)
+		cli_warn("the new key '%s' is left behind", shown(o->c.key, s));
+	m2m_cmp_result_release(&res);
+	if (key != idkey)
+		m2m_key_free(key);
+	remote_close(&o->r);
+	return status;
 }
 
 int cmd_ldevid(struct m2m_ctx *ctx, int argc, char **argv)
@@ -556,6 +643,10 @@ int cmd_ldevid(struct m2m_ctx *ctx, int argc, char **argv)
 	status = idevid_load(ctx, &o, &idkey, &idcerts, &nid);
 	if (status)
 		goto out;
+	if (o.r.server) {
+		status = ldevid_remote(ctx, &o, idkey, idcerts, nid);
+		goto out;
+	}
 	if (o.ca) {
 		/* Before the key is made: a CA that cannot be opened. */
 		status = open_ca(ctx, o.ca, o.ca_passin, &o.c, &ca);
@@ -608,7 +699,7 @@ int cmd_ldevid(struct m2m_ctx *ctx, int argc, char **argv)
 	rc = install(ctx, o.cert, res.cert, chain, nchain, key, &kgen, &t,
 		     &clock, &nstored, &stored);
 	if (rc != M2M_OK) {
-		status = ldevid_undo(ctx, ca, &o, rc,
+		status = ldevid_undo(ctx, ca, NULL, &o, rc,
 				     rc == M2M_ERR_BACKEND ?
 				     "it reads back different from what was stored" :
 				     "it is not the new key's",
@@ -649,6 +740,7 @@ struct renew_opts {
 	char new_key_buf[M2M_URI_TEXT_MAX];
 	char new_cert_buf[M2M_URI_TEXT_MAX];
 	int in_place;		/* file: KEY.new and CERT.new moved over */
+	struct remote r;
 };
 
 static void renew_parse(struct renew_opts *o, int argc, char **argv)
@@ -661,7 +753,8 @@ static void renew_parse(struct renew_opts *o, int argc, char **argv)
 	o->before = DEFAULT_BEFORE;
 	cli_parser_init(&p, &renew_cmd, argc, argv, 2);
 	while ((opt = cli_next(&p)) != CLI_DONE) {
-		if (common_opt(&o->c, opt, p.optarg))
+		if (common_opt(&o->c, opt, p.optarg) ||
+		    remote_opt(&o->r, opt, p.optarg))
 			continue;
 		switch (opt) {
 		case OPT_CA: o->ca = p.optarg; break;
@@ -684,8 +777,11 @@ static void renew_parse(struct renew_opts *o, int argc, char **argv)
 		}
 	}
 	no_operands(&p);
-	if (!o->ca || !o->c.key || !o->cert)
-		cli_usage_error("renew needs --ca DIR, --key URI and --cert URI");
+	remote_check(&o->r, 0, 1);
+	if (!o->ca == !o->r.server || !o->c.key || !o->cert)
+		cli_usage_error("renew needs --ca DIR or --server URL, --key URI and --cert URI");
+	if (o->r.server && o->ca_passin)
+		cli_usage_error("--ca-passin goes with --ca");
 	if (o->same_key && (o->new_key || o->alg >= 0 || o->c.passout))
 		cli_usage_error("--same-key keeps the key: no --new-key, --algorithm or --passout");
 	if (o->new_key && strcmp(o->new_key, o->c.key) == 0)
@@ -825,6 +921,33 @@ static int renew_finish(struct m2m_ctx *ctx, const struct renew_opts *o,
 	return 0;
 }
 
+/*
+ * renew --server: a kur for nk, protected by the current LDevID (the
+ * client's credential), updating old.  The certificate goes to res->cert, its chain to *chain.  0, or
+ * the exit status after saying why not.
+ */
+static int renew_remote(struct m2m_ctx *ctx, const struct renew_opts *o,
+			const struct m2m_cert *old,
+			const struct m2m_key *nk, struct m2m_issue_result *res,
+			struct m2m_cert ***chain, size_t *nchain)
+{
+	struct m2m_cmp_enroll req;
+	struct m2m_cmp_result got;
+	enum m2m_err rc;
+
+	memset(&req, 0, sizeof(req));
+	req.type = M2M_CMP_KUR;
+	req.key = nk;
+	req.old = old;
+	rc = m2m_cmp_client_enroll(ctx, o->r.cl, &req, &got);
+	if (rc != M2M_OK)
+		return cli_fail(ctx, rc, "no renewed LDevID");
+	res->cert = got.cert;
+	*chain = got.chain;
+	*nchain = got.nchain;
+	return 0;
+}
+
 int cmd_renew(struct m2m_ctx *ctx, int argc, char **argv)
 {
 	struct renew_opts o;
@@ -871,9 +994,11 @@ int cmd_renew(struct m2m_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	status = renew_places(ctx, &o);
-	if (status == 0)
+	if (status == 0 && o.r.server)
+		status = remote_open(ctx, &o.c, &o.r, cur, certs, n);
+	else if (status == 0)
 		status = open_ca(ctx, o.ca, o.ca_passin, &o.c, &ca);
-	if (status == 0)
+	if (status == 0 && !o.r.server)
 		status = ca_chain(ctx, ca, &chain, &nchain);
 	if (status)
 		goto out;
@@ -892,20 +1017,29 @@ int cmd_renew(struct m2m_ctx *ctx, int argc, char **argv)
 		made = 1;
 	}
 	t.keygen = lap(&clock);
-	rc = m2m_ldevid_request_make(ctx, nk, cur, certs, n, M2M_LDEVID_RENEW,
-				     o.same_key ? M2M_LDEVID_REUSE_KEY : 0,
-				     M2M_FORMAT_DER, &req, &len);
-	t.request = lap(&clock);
-	if (rc != M2M_OK) {
-		status = cli_fail(ctx, rc, "cannot make the renewal request");
-		goto out;
-	}
-	memset(&pol, 0, sizeof(pol));
-	rc = ca_accept(ctx, ca, req, len, &pol, &res);
-	t.issue = lap(&clock);
-	if (rc != M2M_OK) {
-		status = cli_fail(ctx, rc, "the CA refuses the renewal");
-		goto out;
+	if (o.r.server) {
+		status = renew_remote(ctx, &o, certs[0], nk, &res, &chain,
+				      &nchain);
+		t.issue = lap(&clock);
+		if (status)
+			goto out;
+	} else {
+		rc = m2m_ldevid_request_make(ctx, nk, cur, certs, n,
+					     M2M_LDEVID_RENEW,
+					     o.same_key ? M2M_LDEVID_REUSE_KEY : 0,
+					     M2M_FORMAT_DER, &req, &len);
+		t.request = lap(&clock);
+		if (rc != M2M_OK) {
+			status = cli_fail(ctx, rc, "cannot make the renewal request");
+			goto out;
+		}
+		memset(&pol, 0, sizeof(pol));
+		rc = ca_accept(ctx, ca, req, len, &pol, &res);
+		t.issue = lap(&clock);
+		if (rc != M2M_OK) {
+			status = cli_fail(ctx, rc, "the CA refuses the renewal");
+			goto out;
+		}
 	}
 	made = 0;	/* issued: the new key is needed whatever comes */
 	kgen.force = o.c.force || strcmp(o.new_cert, o.cert) == 0;
@@ -916,10 +1050,18 @@ int cmd_renew(struct m2m_ctx *ctx, int argc, char **argv)
 		keep_reason(ctx, rc, rc == M2M_ERR_BACKEND ?
 			    "it reads back different from what was stored" :
 			    "it is not the new key's", why);
-		cli_error("cannot install the renewed LDevID at '%s': %s; LDevID %s is issued (%s superseded) for the key '%s': install it with 'm2m-ca show --ca %s %s --pem | m2m-enroll install --cert URI --in - --key %s'",
-			  shown(o.new_cert, s), why, m2m_cert_serial(res.cert),
-			  m2m_cert_serial(certs[0]), shown(o.new_key, k), o.ca,
-			  m2m_cert_serial(res.cert), shown(o.new_key, k));
+		if (o.r.server)
+			cli_error("cannot install the renewed LDevID at '%s': %s; LDevID %s is issued by '%s' (%s superseded) for the key '%s'",
+				  shown(o.new_cert, s), why,
+				  m2m_cert_serial(res.cert), o.r.server,
+				  m2m_cert_serial(certs[0]), shown(o.new_key, k));
+		else
+			cli_error("cannot install the renewed LDevID at '%s': %s; LDevID %s is issued (%s superseded) for the key '%s': install it with 'm2m-ca show --ca %s %s --pem | m2m-enroll install --cert URI --in - --key %s'",
+				  shown(o.new_cert, s), why,
+				  m2m_cert_serial(res.cert),
+				  m2m_cert_serial(certs[0]), shown(o.new_key, k),
+				  o.ca, m2m_cert_serial(res.cert),
+				  shown(o.new_key, k));
 		status = cli_exit_status(rc);
 		goto out;
 	}
@@ -940,5 +1082,6 @@ out:
 		m2m_key_free(nk);
 	m2m_key_free(cur);
 	m2m_ca_close(ca);
+	remote_close(&o.r);
 	return status;
 }

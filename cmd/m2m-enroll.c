@@ -9,6 +9,7 @@
 
 #include <m2m/ca.h>
 #include <m2m/cert.h>
+#include <m2m/cmp_client.h>
 #include <m2m/ctx.h>
 #include <m2m/file.h>
 #include <m2m/key.h>
@@ -22,7 +23,8 @@
 /* The options of idevid beyond those of enroll.h. */
 enum {
 	OPT_CA = 50, OPT_CA_PASSIN, OPT_CA_TCTI, OPT_LEDGER, OPT_TRUST,
-	OPT_SERIAL, OPT_PPID, OPT_BATCH, OPT_PROFILE, OPT_REPLACE,
+	OPT_SERIAL, OPT_PPID, OPT_BATCH, OPT_PROFILE, OPT_REPLACE, OPT_CR,
+	OPT_USE_KEY,
 	OPT_TECH = 100		/* + enum m2m_tech */
 };
 
@@ -43,6 +45,8 @@ static const char *const usage_show[] = {
 static const char *const usage_idevid[] = {
 	"m2m-enroll idevid --ca DIR --key URI [--cert URI] [--chain URI] --serial SN {--ppid HEX | ADDRESS ...} [--json]",
 	"m2m-enroll idevid --ca DIR --batch MANIFEST [--json]",
+	"m2m-enroll idevid --server URL --server-trust FILE {--station-cert FILE --station-key URI | --secret SOURCE --ref REF} --key URI [--cert URI] [--chain URI] --serial SN {--ppid HEX | ADDRESS ...} [--cr] [--use-key] [--json]",
+	"m2m-enroll idevid --server URL --server-trust FILE {--station-cert FILE --station-key URI | --secret SOURCE --ref REF} --batch MANIFEST [--cr] [--use-key] [--json]",
 	NULL
 };
 
@@ -112,6 +116,10 @@ static const struct cli_option idevid_options[] = {
 	OPT_TCTI_ENTRY,
 	OPT_AUTH_ENTRY,
 	OPT_JSON_ENTRY("print each device's result as JSON"),
+	OPT_SERVER_ENTRIES,
+	OPT_STATION_ENTRIES,
+	{ OPT_CR, "cr", 0, NULL, "send a certification request (cr), not an ir" },
+	{ OPT_USE_KEY, "use-key", 0, NULL, "the device has its key already: request for it" },
 	{ 0, NULL, 0, NULL, "Device addresses (instead of --ppid):" },
 	CLI_TECH_OPTIONS(OPT_TECH),
 	OPT_END
@@ -668,6 +676,9 @@ struct station {
 	size_t ntrust;
 	struct m2m_cert *anchor[1];	/* the default anchor */
 	int own_trust;
+	struct m2m_cmp_client *cmp;	/* --server: the CA is there */
+	const char *server;
+	int cr, use_key;
 };
 
 /* One device: where its key, certificate and chain go, and who it is. */
@@ -1147,6 +1158,178 @@ out:
 	m2m_key_free(key);
 }
 
+/* ---- idevid --server: the same from a CA server over CMP ---------------------- */
+
+/*
+ * A device that holds a key, and at d->cert a certificate for it that
+ * chains to the anchors (with the chain it holds): provisioned before.
+ */
+static int holds_idevid(struct m2m_ctx *ctx, const struct station *st,
+			const struct device *d, const struct m2m_key_opts *ko,
+			const struct m2m_key *key, struct outcome *o)
+{
+	struct m2m_cert **have = NULL, **chave = NULL, **chain;
+	size_t nhave = 0, nchave = 0, nchain;
+	int ok = 0;
+
+	if (held(ctx, d->cert, ko, &have, &nhave) != M2M_OK ||
+	    (d->chain[0] && held(ctx, d->chain, ko, &chave, &nchave) != M2M_OK))
+		goto out;
+	if (!nhave)
+		goto out;
+	chain = d->chain[0] ? chave : have + 1;
+	nchain = d->chain[0] ? nchave : nhave - 1;
+	if (!m2m_cert_matches_key(have[0], key) ||
+	    m2m_chain_verify(ctx, have[0], chain, nchain, st->trust,
+			     st->ntrust, 0) != M2M_OK)
+		goto out;
+	snprintf(o->cert_serial, sizeof(o->cert_serial), "%s",
+		 m2m_cert_serial(have[0]));
+	snprintf(o->fingerprint, sizeof(o->fingerprint), "%s",
+		 m2m_cert_fingerprint(have[0]));
+	o->nchain = nchain;
+	o->status = "existing";
+	ok = 1;
+out:
+	m2m_ctx_clear_error(ctx);
+	m2m_cert_list_free(have, nhave);
+	m2m_cert_list_free(chave, nchave);
+	return ok;
+}
+
+/*
+ * Provision one device from the CA server: as provision(), the request
+ * being a CMP ir (or cr) for the key made in the device, carrying its
+ * serial and PPID; the chain installed is the one the server's answer
+ * verified with.  A certificate that is not the key's or does not chain
+ * to --server-trust is refused before anything is stored.
+ */
+static void provision_remote(struct m2m_ctx *ctx, const struct station *st,
+			     const struct device *d, struct outcome *o)
+{
+	struct m2m_key_opts ko = key_opts(st->c, 0), gen;
+	struct m2m_key *key = NULL;
+	struct m2m_cmp_enroll req;
+	struct m2m_cmp_result res;
+	struct station rst;
+	uint8_t ppid[M2M_PPID_MAX];
+	size_t ppid_len = 0, n;
+	char s[URI_SHOWN_MAX];
+	enum m2m_err rc;
+	double start = mono_ms(), t;
+	int made = 0, overwrite = st->c->force;
+
+	memset(o, 0, sizeof(*o));
+	memset(&res, 0, sizeof(res));
+	o->status = "error";
+	if (d->tcti)
+		ko.tcti = d->tcti;
+	rc = m2m_ppid_encode(ctx, &d->ppid, ppid, sizeof(ppid), &ppid_len);
+	if (rc == M2M_OK)
+		rc = m2m_ppid_to_hex(ctx, &d->ppid, o->ppid, sizeof(o->ppid),
+				     NULL);
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "invalid PPID");
+		goto out;
+	}
+	t = mono_ms();
+	rc = m2m_key_load(ctx, d->key, &ko, &key);
+	if (rc == M2M_ERR_NOT_FOUND) {
+		m2m_ctx_clear_error(ctx);
+		rc = M2M_OK;
+	}
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "cannot load the key '%s'",
+			     shown(d->key, s));
+		goto out;
+	}
+	if (st->use_key && !key) {
+		outcome_fail(ctx, o, M2M_ERR_NOT_FOUND,
+			     "no key at '%s' (--use-key requests for the key the device has)",
+			     shown(d->key, s));
+		goto out;
+	}
+	if (key && !overwrite && holds_idevid(ctx, st, d, &ko, key, o))
+		goto out;
+	if (key && !st->use_key && !overwrite) {
+		outcome_fail(ctx, o, M2M_ERR_DUPLICATE,
+			     "the device holds a key at '%s' already, with no certificate for it that chains to the anchors (--force replaces it)",
+			     shown(d->key, s));
+		goto out;
+	}
+	if (slot_free(ctx, overwrite, "certificate", d->cert, &ko, o) < 0 ||
+	    (d->chain[0] &&
+	     slot_free(ctx, overwrite, "chain", d->chain, &ko, o) < 0))
+		goto out;
+	if (!st->use_key) {
+		m2m_key_free(key);
+		key = NULL;
+		gen = ko;
+		gen.force = overwrite;
+		rc = m2m_key_generate(ctx, d->key, (enum m2m_key_alg)st->alg,
+				      &gen, &key);
+		if (rc != M2M_OK) {
+			outcome_fail(ctx, o, rc, "cannot generate a key at '%s'",
+				     shown(d->key, s));
+			goto out;
+		}
+		made = 1;
+	}
+	o->ms[STEP_KEY] = mono_ms() - t;
+	memset(&req, 0, sizeof(req));
+	req.type = st->cr ? M2M_CMP_CR : M2M_CMP_IR;
+	req.key = key;
+	req.device_serial = d->serial;
+	req.ppid = ppid;
+	req.ppid_len = ppid_len;
+	t = mono_ms();
+	rc = m2m_cmp_client_enroll(ctx, st->cmp, &req, &res);
+	o->ms[STEP_ISSUE] = mono_ms() - t;
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "no IDevID");
+		goto undo_key;
+	}
+	snprintf(o->cert_serial, sizeof(o->cert_serial), "%s",
+		 m2m_cert_serial(res.cert));
+	snprintf(o->fingerprint, sizeof(o->fingerprint), "%s",
+		 m2m_cert_fingerprint(res.cert));
+	rst = *st;
+	rst.chain = res.chain;
+	rst.nchain = res.nchain;
+	if (install_and_check(ctx, &rst, d, &ko, key, res.cert, o) == 0) {
+		o->status = "provisioned";
+		goto out;
+	}
+	/* Issued but not in the device: ask the server to revoke it. */
+	n = strlen(o->error);
+	if (m2m_cmp_client_revoke(ctx, st->cmp, res.cert, CRL_CESSATION) ==
+	    M2M_OK)
+		snprintf(o->error + n, sizeof(o->error) - n,
+			 "; certificate %s is revoked (cessationOfOperation): the device keeps its key and has no valid IDevID; a rerun with --force provisions it",
+			 o->cert_serial);
+	else
+		snprintf(o->error + n, sizeof(o->error) - n,
+			 "; certificate %s could not be revoked (%s) and stays valid for this device's key",
+			 o->cert_serial, m2m_ctx_detail(ctx));
+	goto out;
+undo_key:
+	/* Nothing issued: the device goes back to how it was. */
+	m2m_key_free(key);
+	key = NULL;
+	if (made && m2m_key_remove(ctx, d->key, &ko) != M2M_OK) {
+		n = strlen(o->error);
+		snprintf(o->error + n, sizeof(o->error) - n,
+			 "; the new key at '%s' could not be removed",
+			 shown(d->key, s));
+	}
+out:
+	o->total_ms = mono_ms() - start;
+	if (!o->status || strcmp(o->status, "error") != 0)
+		o->exit = 0;
+	m2m_cmp_result_release(&res);
+	m2m_key_free(key);
+}
+
 /* One device's result: a JSON object or a line. */
 static void print_outcome(const struct station *st, const struct device *d,
 			  const struct outcome *o)
@@ -1270,13 +1453,35 @@ static void station_close(struct station *st)
 	m2m_ca_close(st->ca);
 }
 
+struct idevid_opts;
+static int station_open_remote(struct m2m_ctx *ctx, struct station *st,
+			       struct idevid_opts *io);
+
 struct idevid_opts {
 	struct common c;
 	const char *ca_dir, *ca_passin, *ca_tcti, *ledger, *trust;
 	const char *cert, *chain, *serial, *ppid_hex, *batch, *profile;
 	const char *addr[M2M_TECH_COUNT];
-	int naddr, alg, replace;
+	int naddr, alg, replace, cr, use_key;
+	struct remote r;
 };
+
+/* --server: the anchors and the client; no CA here, no chain until issued. */
+static int station_open_remote(struct m2m_ctx *ctx, struct station *st,
+			       struct idevid_opts *io)
+{
+	int status = remote_open(ctx, &io->c, &io->r, NULL, NULL, 0);
+
+	if (status)
+		return status;
+	st->cmp = io->r.cl;
+	st->server = io->r.server;
+	st->cr = io->cr;
+	st->use_key = io->use_key;
+	st->trust = io->r.anchors;
+	st->ntrust = io->r.nanchors;
+	return 0;
+}
 
 /* ---- idevid --batch ----------------------------------------------------------- */
 
@@ -1403,7 +1608,8 @@ static void line_device(struct line_batch *b, const char *line, size_t len,
 	} else {
 		d.ppid = dev.ppid;
 		d.tcti = cell(b, COL_TCTI);
-		provision(b->ctx, b->st, &d, &o);
+		(b->st->cmp ? provision_remote : provision)(b->ctx, b->st, &d,
+							    &o);
 	}
 	if (o.exit) {
 		b->failed++;
@@ -1522,7 +1728,8 @@ static int cmd_idevid(struct m2m_ctx *ctx, int argc, char **argv)
 	io.ca_dir = getenv("M2M_CA");
 	cli_parser_init(&p, &idevid_cmd, argc, argv, 2);
 	while ((opt = cli_next(&p)) != CLI_DONE) {
-		if (common_opt(&io.c, opt, p.optarg))
+		if (common_opt(&io.c, opt, p.optarg) ||
+		    remote_opt(&io.r, opt, p.optarg))
 			continue;
 		if (opt >= OPT_TECH && opt < OPT_TECH + M2M_TECH_COUNT) {
 			t = opt - OPT_TECH;
@@ -1555,6 +1762,8 @@ static int cmd_idevid(struct m2m_ctx *ctx, int argc, char **argv)
 		case OPT_BATCH: io.batch = p.optarg; break;
 		case OPT_PROFILE: io.profile = p.optarg; break;
 		case OPT_REPLACE: io.replace = 1; break;
+		case OPT_CR: io.cr = 1; break;
+		case OPT_USE_KEY: io.use_key = 1; break;
 		case OPT_ALGORITHM:
 			io.alg = m2m_key_alg_lookup(p.optarg);
 			if (io.alg < 0 || io.alg == M2M_KEY_ED25519)
@@ -1564,8 +1773,19 @@ static int cmd_idevid(struct m2m_ctx *ctx, int argc, char **argv)
 		}
 	}
 	no_operands(&p);
-	if (!io.ca_dir)
-		cli_usage_error("idevid needs --ca DIR (or $M2M_CA)");
+	remote_check(&io.r, 1, 0);
+	if (io.r.server) {
+		if (io.ca_dir && io.ca_dir != getenv("M2M_CA"))
+			cli_usage_error("give either --ca DIR or --server URL, not both");
+		if (io.ca_passin || io.ca_tcti || io.ledger || io.profile ||
+		    io.replace || io.trust)
+			cli_usage_error("--ca-passin, --ca-tcti, --ledger, --profile, --replace and --trust go with --ca (with --server, the URL names the profile and --server-trust the anchors)");
+		io.ca_dir = NULL;
+	} else if (io.cr || io.use_key) {
+		cli_usage_error("--cr and --use-key go with --server");
+	}
+	if (!io.ca_dir && !io.r.server)
+		cli_usage_error("idevid needs --ca DIR (or $M2M_CA) or --server URL");
 	if (io.batch) {
 		if (io.c.key || io.cert || io.chain || io.serial ||
 		    io.ppid_hex || io.naddr)
@@ -1610,15 +1830,18 @@ static int cmd_idevid(struct m2m_ctx *ctx, int argc, char **argv)
 	st.profile = io.profile;
 	st.alg = io.alg;
 	st.replace = io.replace;
-	status = station_open(ctx, &st, io.ca_dir, io.ca_passin, io.ca_tcti,
-			      io.ledger, io.trust);
+	if (io.r.server)
+		status = station_open_remote(ctx, &st, &io);
+	else
+		status = station_open(ctx, &st, io.ca_dir, io.ca_passin,
+				      io.ca_tcti, io.ledger, io.trust);
 	if (status)
 		goto out;
 	if (io.batch) {
 		status = idevid_batch(ctx, &st, &io);
 		goto out;
 	}
-	provision(ctx, &st, &d, &o);
+	(st.cmp ? provision_remote : provision)(ctx, &st, &d, &o);
 	if (o.exit) {
 		cli_error("%s: %s", io.serial, o.error);
 		if (io.c.json)
@@ -1630,6 +1853,7 @@ static int cmd_idevid(struct m2m_ctx *ctx, int argc, char **argv)
 	status = cli_finish_stdout(CLI_EXIT_OK);
 out:
 	station_close(&st);
+	remote_close(&io.r);
 	return status;
 }
 
@@ -1643,6 +1867,7 @@ static const struct cli_subcommand subcommands[] = {
 	{ "idevid", cmd_idevid, &idevid_cmd },
 	{ "ldevid", cmd_ldevid, &ldevid_cmd },
 	{ "renew", cmd_renew, &renew_cmd },
+	{ "revoke", cmd_revoke, &revoke_cmd },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -165,7 +165,7 @@ valid_for() {
 
 @test "idevid: usage errors are exit 2 and touch nothing" {
 	run --separate-stderr env -u M2M_CA m2m-enroll idevid --key u.key --serial SN-U --ppid 01001a7dda1008
-	assert_error 2 "m2m-enroll: idevid needs --ca DIR (or \$M2M_CA) (see 'm2m-enroll idevid --help')"
+	assert_error 2 "m2m-enroll: idevid needs --ca DIR (or \$M2M_CA) or --server URL (see 'm2m-enroll idevid --help')"
 	run --separate-stderr m2m-enroll idevid --serial SN-U --ppid 01001a7dda1008
 	assert_error 2 "m2m-enroll: idevid needs --key URI (or --batch MANIFEST) (see 'm2m-enroll idevid --help')"
 	run --separate-stderr m2m-enroll idevid --key u.key --ppid 01001a7dda1008
@@ -320,6 +320,7 @@ valid_for() {
 			printf 'SN-K%d,01001a7dda3%03d,k%d.key\n' "$i" "$i" "$i"
 		done
 	} > kill.csv
+	: > first.out	# there before the loop below reads it
 	m2m-enroll idevid --batch kill.csv --json > first.out 2> /dev/null &
 	local pid=$!
 	for ((i = 0; i < 200; i++)); do

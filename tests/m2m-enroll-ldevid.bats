@@ -393,9 +393,9 @@ flip_last() {
 
 @test "usage: what ldevid and renew need, and what they refuse" {
 	run --separate-stderr m2m-enroll ldevid --idevid-key a --idevid-cert b --key c
-	assert_error 2 "m2m-enroll: ldevid needs --ca DIR, or --out FILE for the request alone (see 'm2m-enroll ldevid --help')"
+	assert_error 2 "m2m-enroll: ldevid needs --ca DIR or --server URL, or --out FILE for the request alone (see 'm2m-enroll ldevid --help')"
 	run --separate-stderr m2m-enroll ldevid --ca x --out y --idevid-key a --idevid-cert b --key c
-	assert_error 2 "m2m-enroll: ldevid needs --ca DIR, or --out FILE for the request alone (see 'm2m-enroll ldevid --help')"
+	assert_error 2 "m2m-enroll: ldevid needs --ca DIR or --server URL, or --out FILE for the request alone (see 'm2m-enroll ldevid --help')"
 	run --separate-stderr m2m-enroll ldevid --ca x --idevid-key a --key c
 	assert_error 2 "m2m-enroll: ldevid needs --idevid-key URI and --idevid-cert URI (see 'm2m-enroll ldevid --help')"
 	run --separate-stderr m2m-enroll ldevid --ca x --idevid-key a --idevid-cert b
@@ -411,7 +411,7 @@ flip_last() {
 	run --separate-stderr m2m-enroll ldevid --ca x --idevid-key a --idevid-cert b --key tpm2: --passout env:X
 	assert_error 2 "m2m-enroll: --passout encrypts file keys; this key stays in its device (see 'm2m-enroll ldevid --help')"
 	run --separate-stderr m2m-enroll renew --ca x --key a
-	assert_error 2 "m2m-enroll: renew needs --ca DIR, --key URI and --cert URI (see 'm2m-enroll renew --help')"
+	assert_error 2 "m2m-enroll: renew needs --ca DIR or --server URL, --key URI and --cert URI (see 'm2m-enroll renew --help')"
 	run --separate-stderr m2m-enroll renew --ca x --key a --cert b --same-key --new-key c
 	assert_error 2 "m2m-enroll: --same-key keeps the key: no --new-key, --algorithm or --passout (see 'm2m-enroll renew --help')"
 	run --separate-stderr m2m-enroll renew --ca x --key a --cert b --new-key a
