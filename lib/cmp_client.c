@@ -38,6 +38,8 @@ struct m2m_cmp_client {
 	X509_STORE *trust;		/* borrowed from cmp */
 	STACK_OF(X509) *chain;		/* the chain that verified the cert */
 	OSSL_LIB_CTX *libctx;
+	X509_NAME *null_dn;		/* the recipient when the CA's name
+					   is not known */
 	char status[M2M_CMP_STATUS_MAX];
 };
 
@@ -303,7 +305,8 @@ enum m2m_err m2m_cmp_client_new(struct m2m_ctx *ctx,
 	cl->timeout = opts->timeout ? opts->timeout : M2M_CMP_TIMEOUT_DEFAULT;
 	cl->libctx = ctx->libctx;
 	cl->cmp = OSSL_CMP_CTX_new(ctx->libctx, NULL);
-	if (!cl->cmp) {
+	cl->null_dn = X509_NAME_new();
+	if (!cl->cmp || !cl->null_dn) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_NOMEM, "cannot make a CMP context");
 		goto out;
 	}
@@ -317,7 +320,14 @@ enum m2m_err m2m_cmp_client_new(struct m2m_ctx *ctx,
 	    !OSSL_CMP_CTX_set_option(cl->cmp, OSSL_CMP_OPT_TOTAL_TIMEOUT,
 				     4 * cl->timeout) ||
 	    !OSSL_CMP_CTX_set_option(cl->cmp, OSSL_CMP_OPT_IMPLICIT_CONFIRM,
-				     !opts->explicit_confirm)) {
+				     !opts->explicit_confirm) ||
+	    /*
+	     * A CA signs its responses with its own key (m2m-ca serve does,
+	     * as EJBCA does), and a CA certificate allows keyCertSign and
+	     * cRLSign, not digitalSignature: the signer must still chain to
+	     * the anchors, but its key usage is not asked for.
+	     */
+	    !OSSL_CMP_CTX_set_option(cl->cmp, OSSL_CMP_OPT_IGNORE_KEYUSAGE, 1)) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO, "cannot set up CMP");
 		goto out;
 	}
@@ -341,6 +351,7 @@ void m2m_cmp_client_free(struct m2m_cmp_client *cl)
 		return;
 	OSSL_CMP_CTX_free(cl->cmp);	/* clears the secret */
 	sk_X509_pop_free(cl->chain, X509_free);
+	X509_NAME_free(cl->null_dn);
 	free(cl);
 }
 
@@ -376,6 +387,41 @@ static void keep_status(struct m2m_cmp_client *cl)
 		snprintf(cl->status, sizeof(cl->status), "%s", buf);
 }
 
+/*
+ * An error message's errorDetails (RFC 4210, 5.3.21), where a server says
+ * why it refused the request as a whole (m2m-ca serve does): OpenSSL puts
+ * them in the data of its "received error" entry, as "CMP routines,
+ * <reason>, <text>".  What the status string does not say already is
+ * added to cl->status.
+ */
+static void keep_error_details(struct m2m_cmp_client *cl)
+{
+	static const char key[] = "errorDetails: ", lib[] = "CMP routines, ";
+	char quoted[M2M_CMP_STATUS_MAX];
+	const char *data, *d, *comma;
+	size_t n;
+	int flags;
+
+	while (ERR_get_error_all(NULL, NULL, NULL, &data, &flags) != 0) {
+		d = (flags & ERR_TXT_STRING) && data ? strstr(data, key) : NULL;
+		if (!d)
+			continue;
+		d += strlen(key);
+		if (strncmp(d, lib, strlen(lib)) == 0)
+			d += strlen(lib);
+		comma = strstr(d, ", ");
+		n = comma ? (size_t)(comma - d) : strlen(d);
+		snprintf(quoted, sizeof(quoted), "\"%.*s\"", (int)n, d);
+		if (strstr(cl->status, quoted))	/* the status string again */
+			d = comma ? comma + 2 : d + n;
+		n = strlen(cl->status);
+		if (*d)
+			snprintf(cl->status + n, sizeof(cl->status) - n,
+				 "%serrorDetails: %s", n ? "; " : "", d);
+		return;
+	}
+}
+
 /* Why a transaction failed, as one of the codes of the header. */
 static enum m2m_err failed(struct m2m_ctx *ctx, struct m2m_cmp_client *cl,
 			   const char *what, double start)
@@ -400,6 +446,7 @@ static enum m2m_err failed(struct m2m_ctx *ctx, struct m2m_cmp_client *cl,
 	}
 	if (status >= OSSL_CMP_PKISTATUS_rejection || (status >= 0 &&
 	    OSSL_CMP_CTX_get_failInfoCode(cl->cmp) > 0)) {
+		keep_error_details(cl);
 		ERR_clear_error();
 		return m2m_error(ctx, M2M_ERR_INVALID,
 				 "the server refuses the %s: %s", what,
@@ -549,8 +596,17 @@ enum m2m_err m2m_cmp_client_enroll(struct m2m_ctx *ctx,
 	rc = begin(ctx, cl);
 	if (rc != M2M_OK)
 		return rc;
-	/* The template and key of the last call must not stay. */
-	if (!OSSL_CMP_CTX_set1_subjectName(cl->cmp, NULL) ||
+	/*
+	 * The template and key of the last call must not stay.  The
+	 * recipient: the issuer of the certificate updated, else the NULL-DN
+	 * (RFC 9483, 3.1: the CA's name is not known), not OpenSSL's default
+	 * of the protecting certificate's issuer: a station's or an IDevID's
+	 * issuer is seldom the CA asked.
+	 */
+	if (!OSSL_CMP_CTX_set1_recipient(cl->cmp, req->old ?
+			X509_get_issuer_name(m2m_cert_x509(req->old)) :
+			cl->null_dn) ||
+	    !OSSL_CMP_CTX_set1_subjectName(cl->cmp, NULL) ||
 	    !OSSL_CMP_CTX_set0_reqExtensions(cl->cmp, NULL) ||
 	    !OSSL_CMP_CTX_set1_oldCert(cl->cmp, req->old ?
 				       m2m_cert_x509(req->old) : NULL) ||
@@ -620,6 +676,7 @@ enum m2m_err m2m_cmp_client_revoke(struct m2m_ctx *ctx,
 	if (rc != M2M_OK)
 		return rc;
 	if (!OSSL_CMP_CTX_set1_oldCert(cl->cmp, x) ||
+	    !OSSL_CMP_CTX_set1_recipient(cl->cmp, X509_get_issuer_name(x)) ||
 	    !OSSL_CMP_CTX_set_option(cl->cmp, OSSL_CMP_OPT_REVOCATION_REASON,
 				     reason))
 		return m2m_error_ossl(ctx, M2M_ERR_CRYPTO,

@@ -699,6 +699,12 @@ static enum m2m_err ldevid_issue(struct req *st, enum m2m_ldevid_purpose purpose
 	memset(&pol, 0, sizeof(pol));
 	pol.profile = st->profile;
 	pol.flags = st->srv->cfg.allow_key_reuse ? M2M_LDEVID_ALLOW_KEY_REUSE : 0;
+	/*
+	 * A device that proves its IDevID may enroll again (it lost its
+	 * LDevID, or never received one): its previous LDevID is superseded.
+	 * Whoever holds the IDevID key could revoke that one anyway.
+	 */
+	pol.replace = purpose == M2M_LDEVID_ENROLL;
 	pol.now = st->now;
 	rc = m2m_ldevid_accept(st->ctx, st->ca, lr, &pol, res);
 out:
@@ -746,7 +752,19 @@ static OSSL_CMP_PKISI *idevid_issue(struct req *st,
 		n = i2d_ASN1_OBJECT(want, &p);
 	ASN1_OBJECT_free(want);
 	ERR_clear_error();
-	if (n <= 0 || (size_t)n != hw_type_len || memcmp(oid, hw_type, hw_type_len))
+	/*
+	 * The hwType must be the profile's device model, or the placeholder
+	 * id-on-hardwareModuleName itself (no device model), which a station
+	 * that does not know the model sends (m2m-enroll --server does): the
+	 * profile's is put in the certificate either way.
+	 */
+	if (hw_type_len == 2 + sizeof(m2m_oid_hwmodule) &&
+	    hw_type[1] == sizeof(m2m_oid_hwmodule) &&
+	    memcmp(hw_type + 2, m2m_oid_hwmodule, sizeof(m2m_oid_hwmodule)) == 0 &&
+	    prof->hw_type[0])
+		n = -2;
+	if (n != -2 &&
+	    (n <= 0 || (size_t)n != hw_type_len || memcmp(oid, hw_type, hw_type_len)))
 		return reject(st, OSSL_CMP_PKIFAILUREINFO_badCertTemplate,
 			      "the request's hwType is not profile %s's device model (%s)",
 			      prof->name, prof->hw_type[0] ? prof->hw_type : "none set");
@@ -896,6 +914,9 @@ static OSSL_CMP_PKISI *cert_request_cb(OSSL_CMP_SRV_CTX *sctx,
 		ASN1_OCTET_STRING_free(h);
 	}
 	snprintf(st->res->status, sizeof(st->res->status), "accepted");
+	if (res.replaced[0])
+		snprintf(st->res->text, sizeof(st->res->text),
+			 "superseded %s", res.replaced);
 	si = OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_accepted, 0, NULL);
 out:
 	m2m_cert_free(res.cert);
@@ -904,6 +925,58 @@ out:
 	sk_X509_EXTENSION_pop_free(names, X509_EXTENSION_free);
 	ERR_clear_error();
 	return si;
+}
+
+/*
+ * The CRLReason of a revocation request (RFC 4210, 5.3.9: RevDetails {
+ * certDetails CertTemplate, crlEntryDetails Extensions OPTIONAL }, the
+ * first one), which OpenSSL 3.0 does not hand to the callback: 0
+ * (unspecified) when none is given, -1 when the request is malformed.
+ */
+static int rr_reason(const OSSL_CMP_MSG *msg)
+{
+	unsigned char *der = NULL;
+	const uint8_t *w, *c, *b, *p;
+	size_t wl, cl, bl, k = 0, off = 0;
+	X509_EXTENSIONS *exts = NULL;
+	ASN1_ENUMERATED *e = NULL;
+	uint8_t tag;
+	int n, i, reason = -1;
+
+	n = i2d_OSSL_CMP_MSG(msg, &der);
+	if (n <= 0 ||
+	    der_next(der, (size_t)n, &off, &tag, &w, &wl, &c, &cl) < 0 ||
+	    der_next(c, cl, &k, &tag, &w, &wl, &b, &bl) < 0 ||	/* header */
+	    der_next(c, cl, &k, &tag, &w, &wl, &b, &bl) < 0 || tag != 0xab)
+		goto out;
+	/* [11] RevReqContent: SEQUENCE OF RevDetails */
+	for (i = 0; i < 2; i++) {
+		k = 0;
+		if (der_next(b, bl, &k, &tag, &w, &wl, &b, &bl) < 0 ||
+		    tag != 0x30)
+			goto out;
+	}
+	k = 0;
+	if (der_next(b, bl, &k, &tag, &w, &wl, &c, &cl) < 0)	/* template */
+		goto out;
+	reason = 0;
+	if (k == bl)
+		goto out;
+	reason = -1;
+	if (der_next(b, bl, &k, &tag, &w, &wl, &c, &cl) < 0 || tag != 0x30)
+		goto out;
+	p = w;
+	exts = d2i_X509_EXTENSIONS(NULL, &p, (long)wl);
+	if (!exts || p != w + wl)
+		goto out;
+	e = X509V3_get_d2i(exts, NID_crl_reason, &i, NULL);
+	reason = e ? (int)ASN1_ENUMERATED_get(e) : i == -1 ? 0 : -1;
+out:
+	ASN1_ENUMERATED_free(e);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	OPENSSL_free(der);
+	ERR_clear_error();
+	return reason;
 }
 
 static OSSL_CMP_PKISI *rr_cb(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *msg,
@@ -915,10 +988,9 @@ static OSSL_CMP_PKISI *rr_cb(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *msg,
 	BIGNUM *bn = NULL;
 	char *hex = NULL, canon[M2M_CERT_SERIAL_HEX], why[512];
 	OSSL_CMP_PKISI *si = NULL;
-	int own;
+	int own, reason;
 	enum m2m_err rc;
 
-	(void)msg;
 	if (st->reject[0]) {
 		refuse(st);
 		return NULL;
@@ -930,6 +1002,11 @@ static OSSL_CMP_PKISI *rr_cb(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *msg,
 				  m2m_cert_x509(m2m_ca_cert(st->ca)))))
 		return reject(st, OSSL_CMP_PKIFAILUREINFO_badCertId,
 			      "the certificate to revoke was not issued by this CA");
+	reason = rr_reason(msg);
+	if (reason < 0 || reason == 8 || !m2m_crl_reason_name(reason))
+		return reject(st, OSSL_CMP_PKIFAILUREINFO_badRequest,
+			      "the revocation request's reason is malformed or cannot be asked for (%d)",
+			      reason);
 	bn = ASN1_INTEGER_to_BN(serial, NULL);
 	hex = bn && !BN_is_negative(bn) ? BN_bn2hex(bn) : NULL;
 	if (!hex) {
@@ -947,7 +1024,7 @@ static OSSL_CMP_PKISI *rr_cb(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *msg,
 			    st->mac ? "" : ": ", st->mac ? "" : why);
 		goto out;
 	}
-	rc = m2m_ca_revoke(st->ctx, st->ca, hex, 0, st->now, canon);
+	rc = m2m_ca_revoke(st->ctx, st->ca, hex, reason, st->now, canon);
 	if (rc == M2M_ERR_INVALID) {
 		si = reject(st, OSSL_CMP_PKIFAILUREINFO_certRevoked, "%s",
 			    m2m_ctx_detail(st->ctx));

@@ -200,10 +200,15 @@ serial_of() {
 	run "${CMP[@]}" -cert d4.pem -key d4.key -cmd rr -oldcert d3.pem
 	assert_failure
 	assert_output --partial 'only a station or the certificate'"'"'s own key may revoke it'
-	run "${CMP[@]}" "${STATION[@]}" -cmd rr -oldcert d3.pem
+	# removeFromCRL (8) is no reason to revoke; the reason asked for is kept
+	run "${CMP[@]}" "${STATION[@]}" -cmd rr -oldcert d3.pem -revreason 8
+	assert_failure
+	assert_output --partial "the revocation request's reason is malformed or cannot be asked for (8)"
+	run "${CMP[@]}" "${STATION[@]}" -cmd rr -oldcert d3.pem -revreason 1
 	assert_success
 	run --separate-stderr m2m-ca show --ca ca "$(serial_of d3.pem)" --json
 	assert_output --partial '"status":"revoked"'
+	assert_output --partial '"reason":"keyCompromise"'
 }
 
 @test "a certConf that rejects the certificate revokes it" {
