@@ -4,7 +4,8 @@
  * with OpenSSL's CMP client (signed by a station, implicit confirmation,
  * each for a fresh key and a PPID of its own), then posts them to
  * m2m-ca serve over C keep-alive HTTP/1.1 connections, one thread each,
- * and prints one line:
+ * and prints one line (ok: a 200 whose body is an ip with the certificate
+ * accepted, read from its DER):
  *   ok=N failed=N seconds=S certs_per_s=R p50_ms=A p99_ms=B
  * With --csr-dir DIR it also writes each request's key as a PKCS#10
  * request DIR/NNNNNN.csr and a manifest DIR/manifest.csv (serial,ppid,csr)
@@ -211,7 +212,65 @@ static int connect_to(void)
 	return fd;
 }
 
-/* One request and its response on fd; 1 if it was a 200 with a body. */
+/* DER element at p[*off] (< end): tag, content; -1 if malformed. */
+static int tlv(const unsigned char *p, size_t end, size_t *off, int *tag,
+	       size_t *cstart, size_t *clen)
+{
+	size_t i = *off, n;
+	int k;
+
+	if (i + 2 > end)
+		return -1;
+	*tag = p[i++];
+	n = p[i++];
+	if (n & 0x80) {
+		k = n & 0x7f;
+		if (k < 1 || k > 3 || i + (size_t)k > end)
+			return -1;
+		for (n = 0; k > 0; k--)
+			n = n << 8 | p[i++];
+	}
+	if (n > end - i)
+		return -1;
+	*cstart = i;
+	*clen = n;
+	*off = i + n;
+	return 0;
+}
+
+/*
+ * Is body[0..len) an ip whose first CertResponse is accepted (status 0 or
+ * 1)?  PKIMessage { header, body [1] CertRepMessage { caPubs [1]
+ * OPTIONAL, response SEQUENCE OF CertResponse { certReqId, status
+ * PKIStatusInfo { status INTEGER ... } ... } } }
+ */
+static int issued(const unsigned char *p, size_t len)
+{
+	size_t off = 0, c, n;
+	int tag;
+
+	/* each step: into the element found (off = its content) */
+#define INTO(want) (tlv(p, len, &off, &tag, &c, &n) == 0 && \
+		    (want < 0 || tag == want) && ((off = c), (len = c + n), 1))
+#define OVER() (tlv(p, len, &off, &tag, &c, &n) == 0)
+	if (!INTO(0x30) || !OVER() /* header */ || !INTO(0xa1) /* ip */ ||
+	    !INTO(0x30) /* CertRepMessage */)
+		return 0;
+	if (off < len && p[off] == 0xa1 && !OVER())	/* caPubs */
+		return 0;
+	if (!INTO(0x30) /* response */ || !INTO(0x30) /* CertResponse */ ||
+	    !OVER() /* certReqId */ || !INTO(0x30) /* PKIStatusInfo */ ||
+	    !INTO(0x02) || n != 1)
+		return 0;
+#undef INTO
+#undef OVER
+	return p[c] <= 1;
+}
+
+/*
+ * One request and its response on fd; 1 if it was a 200 whose body is an
+ * ip with the certificate accepted.
+ */
 static int post(int fd, const struct msg *m)
 {
 	char head[512], buf[65536];
@@ -240,7 +299,8 @@ static int post(int fd, const struct msg *m)
 			need = hl + strtoul(cl + 15, NULL, 10);
 		}
 		if (hl && got >= need)
-			return strncmp(buf, "HTTP/1.1 200", 12) == 0;
+			return strncmp(buf, "HTTP/1.1 200", 12) == 0 &&
+			       issued((unsigned char *)buf + hl, need - hl);
 	}
 }
 

@@ -70,6 +70,13 @@ struct txn {
 
 struct m2m_cmp_srv {
 	pthread_mutex_t lock;
+	/*
+	 * Held around each write to the ledger: the workers' connections
+	 * would otherwise meet as SQLITE_BUSY and wait in SQLite's busy
+	 * handler, which sleeps milliseconds at a time.  Other processes
+	 * sharing the ledger still meet that way.
+	 */
+	pthread_mutex_t write_lock;
 	struct m2m_cmp_srv_config cfg;
 	char stations_path[PATH_MAX];
 	struct m2m_anchors *stations;
@@ -134,6 +141,11 @@ enum m2m_err m2m_cmp_srv_new(struct m2m_ctx *ctx,
 		free(s);
 		return m2m_error(ctx, M2M_ERR_SYSTEM, "cannot make a lock");
 	}
+	if (pthread_mutex_init(&s->write_lock, NULL) != 0) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return m2m_error(ctx, M2M_ERR_SYSTEM, "cannot make a lock");
+	}
 	s->cfg = *cfg;
 	s->cfg.stations = NULL;
 	s->cfg.mac_source = NULL;
@@ -194,6 +206,7 @@ void m2m_cmp_srv_free(struct m2m_cmp_srv *srv)
 	sk_X509_pop_free(srv->chain, X509_free);
 	m2m_secret_wipe(srv->secret, sizeof(srv->secret));
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->write_lock);
 	free(srv);
 }
 
@@ -706,7 +719,9 @@ static enum m2m_err ldevid_issue(struct req *st, enum m2m_ldevid_purpose purpose
 	 */
 	pol.replace = purpose == M2M_LDEVID_ENROLL;
 	pol.now = st->now;
+	pthread_mutex_lock(&st->srv->write_lock);
 	rc = m2m_ldevid_accept(st->ctx, st->ca, lr, &pol, res);
+	pthread_mutex_unlock(&st->srv->write_lock);
 out:
 	m2m_ldevid_request_free(lr);
 	m2m_cert_free(signer);
@@ -793,7 +808,9 @@ static OSSL_CMP_PKISI *idevid_issue(struct req *st,
 		ir.ppid = &ppid;
 		ir.device_serial = serial[0] ? serial : NULL;
 		ir.now = st->now;
+		pthread_mutex_lock(&st->srv->write_lock);
 		rc = m2m_ca_issue(st->ctx, st->ca, &ir, res);
+		pthread_mutex_unlock(&st->srv->write_lock);
 	}
 	if (rc != M2M_OK)
 		si = reject_err(st, rc);
@@ -1024,7 +1041,9 @@ static OSSL_CMP_PKISI *rr_cb(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *msg,
 			    st->mac ? "" : ": ", st->mac ? "" : why);
 		goto out;
 	}
+	pthread_mutex_lock(&st->srv->write_lock);
 	rc = m2m_ca_revoke(st->ctx, st->ca, hex, reason, st->now, canon);
+	pthread_mutex_unlock(&st->srv->write_lock);
 	if (rc == M2M_ERR_INVALID) {
 		si = reject(st, OSSL_CMP_PKIFAILUREINFO_certRevoked, "%s",
 			    m2m_ctx_detail(st->ctx));
@@ -1147,7 +1166,12 @@ static void unconfirmed(struct req *st, const char *serial, const char *why)
 	char canon[M2M_CERT_SERIAL_HEX];
 	size_t o = strlen(st->res->text);
 
-	if (m2m_ca_revoke(st->ctx, st->ca, serial, 0, st->now, canon) != M2M_OK)
+	enum m2m_err rc;
+
+	pthread_mutex_lock(&st->srv->write_lock);
+	rc = m2m_ca_revoke(st->ctx, st->ca, serial, 0, st->now, canon);
+	pthread_mutex_unlock(&st->srv->write_lock);
+	if (rc != M2M_OK)
 		snprintf(st->res->text + o, sizeof(st->res->text) - o,
 			 "%scertificate %s %s, and cannot be revoked: %s",
 			 o ? "; " : "", serial, why, m2m_ctx_detail(st->ctx));
