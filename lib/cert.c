@@ -976,6 +976,82 @@ out:
 	return rc;
 }
 
+/*
+ * An EC P-256 or P-384 SubjectPublicKeyInfo with an uncompressed point:
+ *   SEQUENCE { SEQUENCE { id-ecPublicKey, P-256 | P-384 }, BIT STRING }
+ * with nothing after it: 1 with c's key fields set, else 0.
+ */
+static int spki_ec(const uint8_t *der, size_t len, struct m2m_csr *c)
+{
+	const uint8_t *spki, *alg, *oid, *curve, *pk;
+	size_t off = 0, so = 0, ao = 0, spkil, algl, oidl, curvel, pkl;
+	int p384;
+
+	if (m2m_der_read(der, len, &off, 0x30, &spki, &spkil) < 0 ||
+	    off != len ||
+	    m2m_der_read(spki, spkil, &so, 0x30, &alg, &algl) < 0 ||
+	    m2m_der_read(spki, spkil, &so, 0x03, &pk, &pkl) < 0 ||
+	    so != spkil ||
+	    m2m_der_read(alg, algl, &ao, 0x06, &oid, &oidl) < 0 ||
+	    m2m_der_read(alg, algl, &ao, 0x06, &curve, &curvel) < 0 ||
+	    ao != algl ||
+	    !oid_is(oid, oidl, oid_ec_public_key, sizeof(oid_ec_public_key)))
+		return 0;
+	if (oid_is(curve, curvel, oid_p256, sizeof(oid_p256)))
+		p384 = 0;
+	else if (oid_is(curve, curvel, oid_p384, sizeof(oid_p384)))
+		p384 = 1;
+	else
+		return 0;
+	if (pkl != (p384 ? 98u : 66u) || pk[0] != 0 || pk[1] != 0x04)
+		return 0;
+	c->alg = p384 ? M2M_KEY_EC_P384 : M2M_KEY_EC_P256;
+	c->curve_nid = p384 ? NID_secp384r1 : NID_X9_62_prime256v1;
+	c->pk_off = (size_t)(pk + 1 - der);
+	c->pk_len = pkl - 1;
+	return 1;
+}
+
+enum m2m_err m2m_csr_from_spki_der(struct m2m_ctx *ctx, const uint8_t *der,
+				   size_t len,
+				   const STACK_OF(X509_EXTENSION) *exts,
+				   struct m2m_csr **out)
+{
+	struct m2m_csr *c;
+	X509_PUBKEY *pub;
+	const unsigned char *p = der;
+	enum m2m_err rc;
+
+	*out = NULL;
+	if (sk_X509_EXTENSION_num(exts) <= 0) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
+		if (spki_ec(der, len, c)) {
+			c->der = malloc(len);
+			if (!c->der) {
+				m2m_csr_free(c);
+				return m2m_error(ctx, M2M_ERR_NOMEM,
+						 "out of memory");
+			}
+			memcpy(c->der, der, len);
+			c->der_len = c->spki_len = len;
+			*out = c;
+			return M2M_OK;
+		}
+		m2m_csr_free(c);
+	}
+	pub = d2i_X509_PUBKEY(NULL, &p, (long)len);
+	if (!pub || p != der + len) {
+		X509_PUBKEY_free(pub);
+		return m2m_error_ossl(ctx, M2M_ERR_INVALID,
+				      "the request's public key is malformed");
+	}
+	rc = m2m_csr_from_spki(ctx, pub, exts, out);
+	X509_PUBKEY_free(pub);
+	return rc;
+}
+
 const char *m2m_sign_digest(enum m2m_key_alg alg)
 {
 	switch (alg) {

@@ -61,6 +61,18 @@ enum m2m_err m2m_csr_from_spki(struct m2m_ctx *ctx, X509_PUBKEY *pub,
 			       const STACK_OF(X509_EXTENSION) *exts,
 			       struct m2m_csr **out);
 
+/*
+ * The same from the DER of a SubjectPublicKeyInfo: an EC P-256/P-384 key
+ * with an uncompressed point and no extensions is taken as it is, without
+ * decoding the key (which costs OpenSSL 3.0 more than issuing): its
+ * proof of possession, checked by the caller, decoded it already.
+ * M2M_ERR_INVALID for DER that is no SubjectPublicKeyInfo.
+ */
+enum m2m_err m2m_csr_from_spki_der(struct m2m_ctx *ctx, const uint8_t *der,
+				   size_t len,
+				   const STACK_OF(X509_EXTENSION) *exts,
+				   struct m2m_csr **out);
+
 /* Wrap *x (taken over: *x is NULL afterwards on success). */
 enum m2m_err m2m_cert_from_x509(struct m2m_ctx *ctx, X509 **x,
 				struct m2m_cert **out);

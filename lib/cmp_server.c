@@ -45,6 +45,8 @@
 #define TXN_ID_MAX	64	/* longest transactionID kept */
 #define SECRET_MAX	256
 #define CHAIN_MAX	M2M_CERT_LIST_MAX
+#define CERT_CACHE	16	/* certificates of extraCerts kept parsed */
+#define CERT_CACHE_DER	8192	/* the largest kept */
 
 /* PKIBody choices (RFC 4210, 5.1.2); OpenSSL 3.0 keeps its names inside. */
 enum {
@@ -86,6 +88,18 @@ struct m2m_cmp_srv {
 	STACK_OF(X509) *chain;		/* the CA and those above it */
 	struct txn txns[TXN_MAX];
 	size_t ntxns;
+	/*
+	 * The certificates requests carry, parsed (under lock): a station's
+	 * certificate and chain come with every request, and parsing one
+	 * costs more in OpenSSL 3.0 (its public key goes through the decoder
+	 * machinery) than answering the rest of the request.
+	 */
+	struct {
+		unsigned char *der;
+		size_t len;
+		X509 *x;
+	} certs[CERT_CACHE];
+	unsigned next_cert;
 };
 
 /* One request being answered. */
@@ -100,6 +114,7 @@ struct req {
 	X509 *signer;			/* extraCerts[0] of a signed one */
 	STACK_OF(X509) *extra;		/* all of extraCerts */
 	char reject[384];		/* refused before the body is read */
+	int called;			/* a callback of ours ran */
 	struct txn *txn;		/* certConf: its transaction */
 	char serial[M2M_CERT_SERIAL_HEX];	/* issued */
 	unsigned char hash[EVP_MAX_MD_SIZE];
@@ -202,6 +217,10 @@ void m2m_cmp_srv_free(struct m2m_cmp_srv *srv)
 		return;
 	for (i = 0; i < srv->ntxns; i++)
 		OSSL_CMP_SRV_CTX_free(srv->txns[i].sctx);
+	for (i = 0; i < CERT_CACHE; i++) {
+		free(srv->certs[i].der);
+		X509_free(srv->certs[i].x);
+	}
 	m2m_anchors_free(srv->stations);
 	sk_X509_pop_free(srv->chain, X509_free);
 	m2m_secret_wipe(srv->secret, sizeof(srv->secret));
@@ -244,6 +263,46 @@ out:
 }
 
 /* ---- reading what OpenSSL 3.0 does not show ------------------------------ */
+
+/* The certificate der[0..len) (exactly), from the cache or parsed. */
+static X509 *cert_parsed(struct m2m_cmp_srv *srv, const uint8_t *der,
+			 size_t len)
+{
+	const unsigned char *q = der;
+	unsigned char *copy;
+	X509 *x = NULL;
+	unsigned i;
+
+	pthread_mutex_lock(&srv->lock);
+	for (i = 0; i < CERT_CACHE && !x; i++)
+		if (srv->certs[i].x && srv->certs[i].len == len &&
+		    memcmp(srv->certs[i].der, der, len) == 0 &&
+		    X509_up_ref(srv->certs[i].x))
+			x = srv->certs[i].x;
+	pthread_mutex_unlock(&srv->lock);
+	if (x)
+		return x;
+	x = d2i_X509(NULL, &q, (long)len);
+	if (!x || q != der + len) {
+		X509_free(x);
+		return NULL;
+	}
+	copy = len <= CERT_CACHE_DER ? malloc(len) : NULL;
+	if (copy && X509_up_ref(x)) {
+		memcpy(copy, der, len);
+		pthread_mutex_lock(&srv->lock);
+		i = srv->next_cert++ % CERT_CACHE;
+		free(srv->certs[i].der);
+		X509_free(srv->certs[i].x);
+		srv->certs[i].der = copy;
+		srv->certs[i].len = len;
+		srv->certs[i].x = x;
+		pthread_mutex_unlock(&srv->lock);
+	} else {
+		free(copy);
+	}
+	return x;
+}
 
 /* The element at in[*off]: its tag, whole encoding and content. */
 static int der_next(const uint8_t *in, size_t len, size_t *off, uint8_t *tag,
@@ -337,16 +396,15 @@ static enum m2m_err msg_fields(struct m2m_ctx *ctx, const uint8_t *der,
 			goto bad;
 		k = 0;
 		for (i = 0; k < wl; i++) {
-			const uint8_t *cw, *cc, *q;
+			const uint8_t *cw, *cc;
 			size_t cwl, ccl;
 			X509 *x;
 
 			if (i >= CHAIN_MAX ||
 			    der_next(p, wl, &k, &tag, &cw, &cwl, &cc, &ccl) < 0)
 				goto bad;
-			q = cw;
-			x = d2i_X509(NULL, &q, (long)cwl);
-			if (!x || q != cw + cwl || !sk_X509_push(st->extra, x)) {
+			x = cert_parsed(st->srv, cw, cwl);
+			if (!x || !sk_X509_push(st->extra, x)) {
 				X509_free(x);
 				goto bad;
 			}
@@ -373,14 +431,19 @@ out:
  *     signingAlg [2], issuer [3], validity [4], subject [5],
  *     publicKey [6] SubjectPublicKeyInfo (IMPLICIT), ... }
  */
-static X509_PUBKEY *template_key(const OSSL_CRMF_CERTTEMPLATE *tmpl)
+struct spki {
+	unsigned char *der;	/* SubjectPublicKeyInfo; NULL: none */
+	size_t len;
+};
+
+/* The template's public key as DER (out->der NULL if it has none). */
+static void template_spki(const OSSL_CRMF_CERTTEMPLATE *tmpl,
+			  struct spki *out)
 {
 	unsigned char *der = NULL, *spki = NULL;
 	const uint8_t *seq, *w, *c;
-	const unsigned char *p;
 	size_t seq_len, wl, cl, off = 0, k = 0;
 	uint8_t tag;
-	X509_PUBKEY *pub = NULL;
 	struct m2m_der d;
 	int n = i2d_OSSL_CRMF_CERTTEMPLATE((OSSL_CRMF_CERTTEMPLATE *)tmpl, &der);
 
@@ -399,14 +462,14 @@ static X509_PUBKEY *template_key(const OSSL_CRMF_CERTTEMPLATE *tmpl)
 		m2m_der_tlv(&d, 0x30, c, cl);
 		if (d.bad)
 			goto out;
-		p = spki;
-		pub = d2i_X509_PUBKEY(NULL, &p, (long)d.len);
+		out->der = spki;
+		out->len = d.len;
+		spki = NULL;
 		break;
 	}
 out:
 	free(spki);
 	OPENSSL_free(der);
-	return pub;
 }
 
 /* The status of a PKIStatusInfo: SEQUENCE { status INTEGER, ... }. */
@@ -669,24 +732,23 @@ out:
 }
 
 /* Does the new key equal the signer's? */
-static int same_key(X509 *signer, X509_PUBKEY *pub)
+static int same_key(X509 *signer, const struct spki *pub)
 {
-	unsigned char *a = NULL, *b = NULL;
-	int na, nb, same;
+	unsigned char *a = NULL;
+	int na, same;
 
 	if (!signer)
 		return 0;
 	na = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(signer), &a);
-	nb = i2d_X509_PUBKEY(pub, &b);
-	same = na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0;
+	same = na > 0 && (size_t)na == pub->len &&
+	       memcmp(a, pub->der, pub->len) == 0;
 	OPENSSL_free(a);
-	OPENSSL_free(b);
 	return same;
 }
 
 /* An LDevID: enrolled with the IDevID, or renewed with the LDevID. */
 static enum m2m_err ldevid_issue(struct req *st, enum m2m_ldevid_purpose purpose,
-				 X509_PUBKEY *pub,
+				 const struct spki *pub,
 				 STACK_OF(X509_EXTENSION) *names,
 				 struct m2m_issue_result *res)
 {
@@ -702,7 +764,8 @@ static enum m2m_err ldevid_issue(struct req *st, enum m2m_ldevid_purpose purpose
 	if (rc == M2M_OK)
 		rc = extra_chain(st, &chain, &n);
 	if (rc == M2M_OK)
-		rc = m2m_csr_from_spki(st->ctx, pub, names, &csr);
+		rc = m2m_csr_from_spki_der(st->ctx, pub->der, pub->len, names,
+					   &csr);
 	if (rc == M2M_OK)
 		rc = m2m_ldevid_request_assemble(st->ctx, purpose, flags,
 						 &signer, &chain, n, &csr, &lr);
@@ -733,7 +796,8 @@ out:
 /* An IDevID for the device the template names. */
 static OSSL_CMP_PKISI *idevid_issue(struct req *st,
 				    const struct m2m_profile *prof,
-				    X509_PUBKEY *pub, const X509_NAME *subject,
+				    const struct spki *pub,
+				    const X509_NAME *subject,
 				    STACK_OF(X509_EXTENSION) *names,
 				    const uint8_t *hw, size_t hw_len,
 				    struct m2m_issue_result *res)
@@ -800,7 +864,7 @@ static OSSL_CMP_PKISI *idevid_issue(struct req *st,
 		memcpy(serial, v->data, (size_t)v->length);
 		serial[v->length] = '\0';
 	}
-	rc = m2m_csr_from_spki(st->ctx, pub, names, &csr);
+	rc = m2m_csr_from_spki_der(st->ctx, pub->der, pub->len, names, &csr);
 	if (rc == M2M_OK) {
 		memset(&ir, 0, sizeof(ir));
 		ir.profile = prof->name;
@@ -831,7 +895,8 @@ static OSSL_CMP_PKISI *cert_request_cb(OSSL_CMP_SRV_CTX *sctx,
 	const STACK_OF(X509_EXTENSION) *exts = NULL;
 	STACK_OF(X509_EXTENSION) *owned = NULL, *names = NULL;
 	const X509_NAME *subject = NULL;
-	X509_PUBKEY *pub = NULL;
+	struct spki pub = { NULL, 0 };
+	unsigned char *p10_der = NULL;
 	STACK_OF(X509) *chain;
 	X509 *x;
 	OSSL_CMP_PKISI *si = NULL;
@@ -841,6 +906,7 @@ static OSSL_CMP_PKISI *cert_request_cb(OSSL_CMP_SRV_CTX *sctx,
 	const char *name;
 	enum m2m_err rc;
 
+	st->called = 1;
 	(void)certReqId;
 	(void)caPubs;
 	memset(&res, 0, sizeof(res));
@@ -849,17 +915,25 @@ static OSSL_CMP_PKISI *cert_request_cb(OSSL_CMP_SRV_CTX *sctx,
 		return NULL;
 	}
 	if (p10cr) {
-		pub = X509_PUBKEY_dup(X509_REQ_get_X509_PUBKEY((X509_REQ *)p10cr));
+		int n = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY((X509_REQ *)p10cr),
+					&p10_der);
+
+		pub.der = n > 0 ? malloc((size_t)n) : NULL;
+		if (pub.der) {
+			memcpy(pub.der, p10_der, (size_t)n);
+			pub.len = (size_t)n;
+		}
 		subject = X509_REQ_get_subject_name(p10cr);
 		exts = owned = X509_REQ_get_extensions((X509_REQ *)p10cr);
 	} else {
 		const OSSL_CRMF_CERTTEMPLATE *t = OSSL_CRMF_MSG_get0_tmpl(crm);
 
-		pub = t ? template_key(t) : NULL;
+		if (t)
+			template_spki(t, &pub);
 		subject = t ? OSSL_CRMF_CERTTEMPLATE_get0_subject(t) : NULL;
 		exts = t ? OSSL_CRMF_CERTTEMPLATE_get0_extensions(t) : NULL;
 	}
-	if (!pub) {
+	if (!pub.der) {
 		si = reject(st, OSSL_CMP_PKIFAILUREINFO_badCertTemplate,
 			    "the request's template holds no public key (central key generation is not offered)");
 		goto out;
@@ -875,7 +949,7 @@ static OSSL_CMP_PKISI *cert_request_cb(OSSL_CMP_SRV_CTX *sctx,
 				    "kur must be signed with the certificate it renews");
 			goto out;
 		}
-		rc = ldevid_issue(st, M2M_LDEVID_RENEW, pub, names, &res);
+		rc = ldevid_issue(st, M2M_LDEVID_RENEW, &pub, names, &res);
 		if (rc != M2M_OK) {
 			si = reject_err(st, rc);
 			goto out;
@@ -895,13 +969,13 @@ static OSSL_CMP_PKISI *cert_request_cb(OSSL_CMP_SRV_CTX *sctx,
 					    prof->name);
 				goto out;
 			}
-			rc = ldevid_issue(st, M2M_LDEVID_ENROLL, pub, names, &res);
+			rc = ldevid_issue(st, M2M_LDEVID_ENROLL, &pub, names, &res);
 			if (rc != M2M_OK) {
 				si = reject_err(st, rc);
 				goto out;
 			}
 		} else {
-			si = idevid_issue(st, prof, pub, subject, names, hw,
+			si = idevid_issue(st, prof, &pub, subject, names, hw,
 					  hw_len, &res);
 			if (si)
 				goto out;
@@ -937,7 +1011,8 @@ static OSSL_CMP_PKISI *cert_request_cb(OSSL_CMP_SRV_CTX *sctx,
 	si = OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_accepted, 0, NULL);
 out:
 	m2m_cert_free(res.cert);
-	X509_PUBKEY_free(pub);
+	free(pub.der);
+	OPENSSL_free(p10_der);
 	sk_X509_EXTENSION_pop_free(owned, X509_EXTENSION_free);
 	sk_X509_EXTENSION_pop_free(names, X509_EXTENSION_free);
 	ERR_clear_error();
@@ -1008,6 +1083,7 @@ static OSSL_CMP_PKISI *rr_cb(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *msg,
 	int own, reason;
 	enum m2m_err rc;
 
+	st->called = 1;
 	if (st->reject[0]) {
 		refuse(st);
 		return NULL;
@@ -1120,6 +1196,7 @@ static int genm_cb(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *msg,
 	OSSL_CMP_ITAV *itav;
 	int i, asked = sk_OSSL_CMP_ITAV_num(in) <= 0;
 
+	st->called = 1;
 	(void)msg;
 	*out = NULL;
 	for (i = 0; want && i < sk_OSSL_CMP_ITAV_num(in); i++)
@@ -1188,6 +1265,7 @@ static int certconf_cb(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *msg,
 	struct req *st = OSSL_CMP_SRV_CTX_get0_custom_ctx(sctx);
 	int status = si ? pkisi_status(si) : OSSL_CMP_PKISTATUS_accepted;
 
+	st->called = 1;
 	(void)msg;
 	(void)certReqId;
 	if (st->reject[0]) {
@@ -1406,18 +1484,6 @@ enum m2m_err m2m_cmp_srv_handle(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
 		goto out;
 	current = &st;
 	ERR_clear_error();
-	/* OpenSSL's own check of the protection, to say why it fails. */
-	if (!st.reject[0] && protected &&
-	    OSSL_CMP_validate_msg(OSSL_CMP_SRV_CTX_get0_cmp_ctx(sctx), msg) != 1) {
-		unsigned long e = ERR_peek_last_error();
-
-		snprintf(st.reject, sizeof(st.reject),
-			 "the request's protection does not verify%s (%s)",
-			 st.mac ? " with the shared secret" :
-			 " with its signer's certificate",
-			 e ? ERR_reason_error_string(e) : "changed on the way, or another key");
-		ERR_clear_error();
-	}
 	/*
 	 * A request refused already (wrong recipient, no secret, no signer
 	 * certificate) need not pass OpenSSL's protection check first: the
@@ -1429,6 +1495,37 @@ enum m2m_err m2m_cmp_srv_handle(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
 		goto out;
 	}
 	rsp = OSSL_CMP_SRV_process_request(sctx, msg);
+	/*
+	 * OpenSSL refused it before any callback of ours: if the protection
+	 * does not verify, check it again to say why, and answer again with
+	 * that reason (only a refused request pays a second check).
+	 */
+	if (rsp && OSSL_CMP_MSG_get_bodytype(rsp) == BODY_ERROR && !st.called &&
+	    !st.reject[0] && protected &&
+	    OSSL_CMP_validate_msg(OSSL_CMP_SRV_CTX_get0_cmp_ctx(sctx), msg) != 1) {
+		unsigned long e = ERR_peek_last_error();
+
+		snprintf(st.reject, sizeof(st.reject),
+			 "the request's protection does not verify%s (%s)",
+			 st.mac ? " with the shared secret" :
+			 " with its signer's certificate",
+			 e ? ERR_reason_error_string(e) : "changed on the way, or another key");
+		ERR_clear_error();
+		OSSL_CMP_MSG_free(rsp);
+		rsp = NULL;
+		res->text[0] = '\0';
+		OSSL_CMP_SRV_CTX_free(sctx);
+		sctx = NULL;
+		rc = sctx_setup(&st, &sctx);
+		if (rc != M2M_OK)
+			goto out;
+		if (!OSSL_CMP_SRV_CTX_set_accept_unprotected(sctx, 1)) {
+			rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+					    "cannot set up a CMP server context");
+			goto out;
+		}
+		rsp = OSSL_CMP_SRV_process_request(sctx, msg);
+	}
 	current = NULL;
 	if (!rsp) {
 		rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,

@@ -1273,6 +1273,74 @@ static int setup(void)
 	return ca_der_len > 0 && leaf_der_len > 0 && ca_key && leaf_key;
 }
 
+/* i2d of pk's SubjectPublicKeyInfo; point_form "compressed" if asked. */
+static int spki_of(EVP_PKEY *pk, int compressed, unsigned char **der)
+{
+	if (compressed &&
+	    EVP_PKEY_set_utf8_string_param(pk, "point-format", "compressed") != 1)
+		return -1;
+	return i2d_PUBKEY(pk, der);
+}
+
+UNIT_TEST(csr_from_spki_der)
+{
+	EVP_PKEY *p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	struct m2m_csr *csr = NULL;
+	unsigned char *der = NULL;
+	const uint8_t *got, junk[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+	unsigned char *owned;
+	size_t got_len;
+	int n;
+
+	CHECK(p256 && p384 && rsa);
+	/* EC keys taken as they are: the request's SPKI is the DER given */
+	n = spki_of(p256, 0, &der);
+	CHECK(n > 0);
+	CHECK_EQ_INT(m2m_csr_from_spki_der(ctx, der, (size_t)n, NULL, &csr), M2M_OK);
+	CHECK_EQ_INT(m2m_csr_key_alg(csr), M2M_KEY_EC_P256);
+	CHECK(m2m_csr_spki(csr, &got, &got_len, &owned));
+	CHECK(owned == NULL);
+	CHECK_EQ_INT(got_len, n);
+	CHECK_EQ_MEM(got, der, (size_t)n);
+	m2m_csr_free(csr);
+	csr = NULL;
+	OPENSSL_free(der);
+	der = NULL;
+	n = spki_of(p384, 0, &der);
+	CHECK_EQ_INT(m2m_csr_from_spki_der(ctx, der, (size_t)n, NULL, &csr), M2M_OK);
+	CHECK_EQ_INT(m2m_csr_key_alg(csr), M2M_KEY_EC_P384);
+	m2m_csr_free(csr);
+	csr = NULL;
+	OPENSSL_free(der);
+	der = NULL;
+	/* others through the decoder: a compressed point, RSA */
+	n = spki_of(p256, 1, &der);
+	CHECK(n > 0 && n < 91);
+	CHECK_EQ_INT(m2m_csr_from_spki_der(ctx, der, (size_t)n, NULL, &csr), M2M_OK);
+	CHECK_EQ_INT(m2m_csr_key_alg(csr), M2M_KEY_EC_P256);
+	m2m_csr_free(csr);
+	csr = NULL;
+	OPENSSL_free(der);
+	der = NULL;
+	n = spki_of(rsa, 0, &der);
+	CHECK_EQ_INT(m2m_csr_from_spki_der(ctx, der, (size_t)n, NULL, &csr), M2M_OK);
+	CHECK_EQ_INT(m2m_csr_key_alg(csr), M2M_KEY_RSA2048);
+	m2m_csr_free(csr);
+	csr = NULL;
+	/* not a SubjectPublicKeyInfo; cut short */
+	CHECK_FAILS(m2m_csr_from_spki_der(ctx, junk, sizeof(junk), NULL, &csr),
+		    M2M_ERR_INVALID, "the request's public key is malformed");
+	CHECK(csr == NULL);
+	CHECK_FAILS(m2m_csr_from_spki_der(ctx, der, (size_t)n - 1, NULL, &csr),
+		    M2M_ERR_INVALID, "the request's public key is malformed");
+	OPENSSL_free(der);
+	EVP_PKEY_free(p256);
+	EVP_PKEY_free(p384);
+	EVP_PKEY_free(rsa);
+}
+
 static void teardown(void)
 {
 	m2m_key_free(ca_key);
@@ -1308,6 +1376,7 @@ int main(void)
 		UNIT(csr_make_and_parse_back),
 		UNIT(pkcs12_opens_with_the_passphrase),
 		UNIT(pkcs12_without_chain_and_failures),
+		UNIT(csr_from_spki_der),
 	};
 	int rc = 1;
 
