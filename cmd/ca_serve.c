@@ -29,7 +29,7 @@ static const char *const usage_serve[] = {
 static const struct cli_option serve_options[] = {
 	{ OPT_CA, "ca", 0, "DIR", "the CA directory (default: $M2M_CA, else .)" },
 	{ OPT_LISTEN, "listen", 0, "ADDR:PORT", "where to listen, e.g. 127.0.0.1:8080 or [::1]:8080" },
-	{ OPT_WORKERS, "workers", 0, "N", "threads answering requests (default 4)" },
+	{ OPT_WORKERS, "workers", 0, "N", "threads answering requests (default 8)" },
 	{ OPT_STATIONS, "stations", 0, "FILE", "station certificates/CAs and CRLs (default DIR/stations.pem if present)" },
 	{ OPT_MAC_SECRET, "mac-secret", 0, "SOURCE", "shared secret for MAC-protected bootstrap: pass:, env:, file:, fd:" },
 	{ OPT_ALLOW_KEY_REUSE, "allow-key-reuse", 0, NULL, "an LDevID may keep the IDevID's key" },
@@ -109,7 +109,7 @@ int cmd_serve(struct m2m_ctx *ctx, int argc, char **argv)
 
 	memset(&sp, 0, sizeof(sp));
 	sp.ca_dir = env && *env ? env : ".";
-	sp.workers = 4;
+	sp.workers = 8;
 	sp.max_body = 65536;
 	sp.timeout = 30;
 	cli_parser_init(&p, &serve_cmd, argc, argv, 2);

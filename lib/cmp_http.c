@@ -59,6 +59,8 @@ struct worker {
 struct serve {
 	const struct m2m_cmp_serve_params *p;
 	struct m2m_cmp_srv *srv;
+	struct m2m_ctx *wctx;		/* the writer of grouped issuance */
+	struct m2m_ca *wca;
 	struct worker w[M2M_CMP_WORKERS_MAX];
 	unsigned n;
 };
@@ -457,6 +459,19 @@ enum m2m_err m2m_cmp_serve(struct m2m_ctx *ctx,
 		if (rc != M2M_OK)
 			goto out;
 	}
+	/* One more CA, for the ledger's group commits (lib/cmp_server.c). */
+	rc = m2m_ctx_new_sibling(ctx, &sv->wctx);
+	if (rc != M2M_OK) {
+		rc = m2m_error(ctx, rc, "out of memory");
+		goto out;
+	}
+	rc = m2m_ca_open(sv->wctx, p->ca_dir, M2M_CA_NEED_KEY, &p->key_opts,
+			 p->ledger, &sv->wca);
+	if (rc != M2M_OK) {
+		rc = m2m_error(ctx, rc, "%s", m2m_ctx_detail(sv->wctx));
+		goto out;
+	}
+	m2m_cmp_srv_set_writer(sv->srv, sv->wctx, sv->wca);
 	main_base = event_base_new();
 	term = main_base ? evsignal_new(main_base, SIGTERM, on_signal, main_base) : NULL;
 	intr = main_base ? evsignal_new(main_base, SIGINT, on_signal, main_base) : NULL;
@@ -487,6 +502,8 @@ out:
 			pthread_join(sv->w[i].thread, NULL);
 	for (i = 0; i < sv->n; i++)
 		worker_release(&sv->w[i]);
+	m2m_ca_close(sv->wca);
+	m2m_ctx_free(sv->wctx);
 	if (term)
 		event_free(term);
 	if (intr)

@@ -60,6 +60,16 @@ enum {
 /* PasswordBasedMac (RFC 4210) */
 #define OID_PBM		"1.2.840.113533.7.66.13"
 
+/* A request of the open group, waiting for its commit. */
+struct member {
+	struct member *next;
+	enum m2m_err rc;
+	int done;
+	char detail[M2M_DETAIL_MAX];
+};
+
+#define GROUP_MAX	64	/* requests committed together, at most */
+
 struct txn {
 	unsigned char id[TXN_ID_MAX];
 	size_t id_len;
@@ -73,12 +83,24 @@ struct txn {
 struct m2m_cmp_srv {
 	pthread_mutex_t lock;
 	/*
-	 * Held around each write to the ledger: the workers' connections
+	 * Writes to the ledger take turns (busy): the workers' connections
 	 * would otherwise meet as SQLITE_BUSY and wait in SQLite's busy
-	 * handler, which sleeps milliseconds at a time.  Other processes
-	 * sharing the ledger still meet that way.
+	 * handler, which sleeps milliseconds at a time (other processes
+	 * sharing the ledger still meet that way).  With a writer (its own
+	 * context and CA, m2m_cmp_srv_set_writer()), IDevIDs are issued in
+	 * groups: one transaction, one commit (one fsync) for the requests
+	 * that arrive together, each answered only after that commit.
 	 */
-	pthread_mutex_t write_lock;
+	pthread_mutex_t write_lock;	/* guards what follows */
+	pthread_cond_t write_cond;
+	int busy;			/* a thread is writing */
+	int open;			/* the writer's group is open */
+	unsigned group_size;
+	unsigned want_group;		/* threads waiting to join a group */
+	unsigned want_alone;		/* threads waiting for a write alone */
+	struct member *members;		/* of the open group */
+	struct m2m_ctx *wctx;		/* the writer (borrowed), or NULL */
+	struct m2m_ca *wca;
 	struct m2m_cmp_srv_config cfg;
 	char stations_path[PATH_MAX];
 	struct m2m_anchors *stations;
@@ -161,6 +183,12 @@ enum m2m_err m2m_cmp_srv_new(struct m2m_ctx *ctx,
 		free(s);
 		return m2m_error(ctx, M2M_ERR_SYSTEM, "cannot make a lock");
 	}
+	if (pthread_cond_init(&s->write_cond, NULL) != 0) {
+		pthread_mutex_destroy(&s->write_lock);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return m2m_error(ctx, M2M_ERR_SYSTEM, "cannot make a lock");
+	}
 	s->cfg = *cfg;
 	s->cfg.stations = NULL;
 	s->cfg.mac_source = NULL;
@@ -226,7 +254,143 @@ void m2m_cmp_srv_free(struct m2m_cmp_srv *srv)
 	m2m_secret_wipe(srv->secret, sizeof(srv->secret));
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->write_lock);
+	pthread_cond_destroy(&srv->write_cond);
 	free(srv);
+}
+
+void m2m_cmp_srv_set_writer(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
+			    struct m2m_ca *ca)
+{
+	pthread_mutex_lock(&srv->write_lock);
+	srv->wctx = ctx;
+	srv->wca = ca;
+	pthread_mutex_unlock(&srv->write_lock);
+}
+
+/* ---- writing the ledger in turns, and in groups --------------------------- */
+
+/* A write alone (revocation, LDevID): after the open group's commit. */
+static void alone_begin(struct m2m_cmp_srv *srv)
+{
+	pthread_mutex_lock(&srv->write_lock);
+	srv->want_alone++;
+	while (srv->busy || srv->open)
+		pthread_cond_wait(&srv->write_cond, &srv->write_lock);
+	srv->want_alone--;
+	srv->busy = 1;
+	pthread_mutex_unlock(&srv->write_lock);
+}
+
+static void alone_end(struct m2m_cmp_srv *srv)
+{
+	pthread_mutex_lock(&srv->write_lock);
+	srv->busy = 0;
+	pthread_cond_broadcast(&srv->write_cond);
+	pthread_mutex_unlock(&srv->write_lock);
+}
+
+/* Close the open group (busy, write_lock held): commit or abort, tell all. */
+static void group_close(struct m2m_cmp_srv *srv, enum m2m_err rc)
+{
+	struct member *m;
+	char detail[M2M_DETAIL_MAX];
+
+	detail[0] = '\0';
+	if (rc == M2M_OK) {
+		pthread_mutex_unlock(&srv->write_lock);	/* busy: ours */
+		rc = m2m_ca_group_commit(srv->wctx, srv->wca);
+		if (rc != M2M_OK) {
+			snprintf(detail, sizeof(detail), "%s",
+				 m2m_ctx_detail(srv->wctx));
+			m2m_ca_group_abort(NULL, srv->wca);
+		}
+		pthread_mutex_lock(&srv->write_lock);
+	} else {
+		snprintf(detail, sizeof(detail), "%s",
+			 m2m_ctx_detail(srv->wctx));
+		m2m_ca_group_abort(NULL, srv->wca);
+	}
+	for (m = srv->members; m; m = m->next) {
+		m->rc = rc;
+		snprintf(m->detail, sizeof(m->detail), "%s", detail);
+		m->done = 1;
+	}
+	srv->members = NULL;
+	srv->open = 0;
+	srv->group_size = 0;
+}
+
+/*
+ * Issue ir with the writer, in the open group (opened if none), and
+ * return once the group is committed: the last to join commits, when
+ * nobody else waits to join.  Errors as m2m_ca_issue(), the detail in
+ * st->ctx; a failed commit fails every request of the group.
+ */
+static enum m2m_err issue_grouped(struct req *st,
+				  const struct m2m_issue_request *ir,
+				  struct m2m_issue_result *res)
+{
+	struct m2m_cmp_srv *srv = st->srv;
+	struct member me;
+	enum m2m_err rc;
+
+	memset(&me, 0, sizeof(me));
+	memset(res, 0, sizeof(*res));
+	pthread_mutex_lock(&srv->write_lock);
+	srv->want_group++;
+	while (srv->busy || (!srv->open && srv->want_alone))
+		pthread_cond_wait(&srv->write_cond, &srv->write_lock);
+	srv->want_group--;
+	srv->busy = 1;
+	rc = M2M_OK;
+	if (!srv->open) {
+		rc = m2m_ca_group_begin(srv->wctx, srv->wca);
+		if (rc == M2M_OK) {
+			srv->wca->in_group = 1;	/* as m2m_ca_issue(): a
+						   rerun is a conflict */
+			srv->open = 1;
+		}
+	}
+	pthread_mutex_unlock(&srv->write_lock);
+	if (rc == M2M_OK)
+		rc = m2m_ca_group_issue(srv->wctx, srv->wca, ir, res);
+	if (rc != M2M_OK)
+		m2m_error(st->ctx, rc, "%s", m2m_ctx_detail(srv->wctx));
+	pthread_mutex_lock(&srv->write_lock);
+	if (!srv->open) {
+		/* the group could not be begun: nothing to wait for */
+	} else if (rc == M2M_ERR_BACKEND) {
+		group_close(srv, rc);	/* the group is lost, for all */
+	} else {
+		if (rc == M2M_OK) {
+			me.next = srv->members;
+			srv->members = &me;
+		}
+		srv->group_size++;
+		if (srv->want_group && !srv->want_alone &&
+		    srv->group_size < GROUP_MAX) {
+			/* others are about to join: one of them commits */
+			srv->busy = 0;
+			pthread_cond_broadcast(&srv->write_cond);
+			while (rc == M2M_OK && !me.done)
+				pthread_cond_wait(&srv->write_cond,
+						  &srv->write_lock);
+			pthread_mutex_unlock(&srv->write_lock);
+			goto out;
+		}
+		group_close(srv, M2M_OK);
+	}
+	srv->busy = 0;
+	pthread_cond_broadcast(&srv->write_cond);
+	pthread_mutex_unlock(&srv->write_lock);
+out:
+	if (rc == M2M_OK && me.rc != M2M_OK) {
+		rc = m2m_error(st->ctx, me.rc, "the ledger commit failed: %s",
+			       me.detail);
+		m2m_cert_free(res->cert);
+		memset(res, 0, sizeof(*res));
+	}
+	return rc;
 }
 
 /* The CA's certificate and those above it, made once. */
@@ -782,9 +946,9 @@ static enum m2m_err ldevid_issue(struct req *st, enum m2m_ldevid_purpose purpose
 	 */
 	pol.replace = purpose == M2M_LDEVID_ENROLL;
 	pol.now = st->now;
-	pthread_mutex_lock(&st->srv->write_lock);
+	alone_begin(st->srv);
 	rc = m2m_ldevid_accept(st->ctx, st->ca, lr, &pol, res);
-	pthread_mutex_unlock(&st->srv->write_lock);
+	alone_end(st->srv);
 out:
 	m2m_ldevid_request_free(lr);
 	m2m_cert_free(signer);
@@ -872,9 +1036,13 @@ static OSSL_CMP_PKISI *idevid_issue(struct req *st,
 		ir.ppid = &ppid;
 		ir.device_serial = serial[0] ? serial : NULL;
 		ir.now = st->now;
-		pthread_mutex_lock(&st->srv->write_lock);
-		rc = m2m_ca_issue(st->ctx, st->ca, &ir, res);
-		pthread_mutex_unlock(&st->srv->write_lock);
+		if (st->srv->wca) {
+			rc = issue_grouped(st, &ir, res);
+		} else {
+			alone_begin(st->srv);
+			rc = m2m_ca_issue(st->ctx, st->ca, &ir, res);
+			alone_end(st->srv);
+		}
 	}
 	if (rc != M2M_OK)
 		si = reject_err(st, rc);
@@ -1117,9 +1285,9 @@ static OSSL_CMP_PKISI *rr_cb(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *msg,
 			    st->mac ? "" : ": ", st->mac ? "" : why);
 		goto out;
 	}
-	pthread_mutex_lock(&st->srv->write_lock);
+	alone_begin(st->srv);
 	rc = m2m_ca_revoke(st->ctx, st->ca, hex, reason, st->now, canon);
-	pthread_mutex_unlock(&st->srv->write_lock);
+	alone_end(st->srv);
 	if (rc == M2M_ERR_INVALID) {
 		si = reject(st, OSSL_CMP_PKIFAILUREINFO_certRevoked, "%s",
 			    m2m_ctx_detail(st->ctx));
@@ -1245,9 +1413,9 @@ static void unconfirmed(struct req *st, const char *serial, const char *why)
 
 	enum m2m_err rc;
 
-	pthread_mutex_lock(&st->srv->write_lock);
+	alone_begin(st->srv);
 	rc = m2m_ca_revoke(st->ctx, st->ca, serial, 0, st->now, canon);
-	pthread_mutex_unlock(&st->srv->write_lock);
+	alone_end(st->srv);
 	if (rc != M2M_OK)
 		snprintf(st->res->text + o, sizeof(st->res->text) - o,
 			 "%scertificate %s %s, and cannot be revoked: %s",

@@ -80,6 +80,16 @@ enum m2m_err m2m_cmp_srv_new(struct m2m_ctx *ctx,
 			     const struct m2m_cmp_srv_config *cfg,
 			     struct m2m_cmp_srv **out);
 
+/*
+ * Issue IDevIDs through ca (open with its key on ctx, a context of its
+ * own; both borrowed until m2m_cmp_srv_free() or another call) in groups:
+ * requests that arrive together share one ledger transaction and commit,
+ * and each is answered once that commit succeeded.  Without a writer each
+ * request commits on its own, with the CA it is handled with.
+ */
+void m2m_cmp_srv_set_writer(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
+			    struct m2m_ca *ca);
+
 /* Free srv, wiping the secret.  Accepts NULL. */
 void m2m_cmp_srv_free(struct m2m_cmp_srv *srv);
 

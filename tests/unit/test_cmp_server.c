@@ -6,6 +6,7 @@
  * checks any server's.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include <m2m/ledger.h>
 
 #include "../../lib/cert_internal.h"
+#include "../../lib/internal.h"
 #include "unit.h"
 
 #define HW "1.3.6.1.4.1.99999.1.1"
@@ -34,6 +36,7 @@ static struct m2m_cmp_srv *srv;
 static struct m2m_cmp_srv_result last;
 static enum m2m_err last_rc;
 static const char *profile;
+static char ca_dir[128];
 
 /* The transfer callback: the request through the handler and back. */
 static OSSL_CMP_MSG *transfer(OSSL_CMP_CTX *c, const OSSL_CMP_MSG *req)
@@ -209,18 +212,157 @@ UNIT_TEST(garbage_is_no_message)
 					&len, &res), M2M_ERR_INVALID);
 }
 
+/* ---- grouped issuance from several threads -------------------------------- */
+
+#define GROUP_REQS	48
+#define GROUP_THREADS	6
+
+static unsigned char *captured;
+static int captured_len;
+
+/* A transfer callback that keeps the request and sends nothing. */
+static OSSL_CMP_MSG *capture(OSSL_CMP_CTX *c, const OSSL_CMP_MSG *req)
+{
+	(void)c;
+	OPENSSL_free(captured);
+	captured = NULL;
+	captured_len = i2d_OSSL_CMP_MSG(req, &captured);
+	return NULL;
+}
+
+struct group_req {
+	unsigned char *der;
+	int len;
+	struct m2m_cmp_srv_result res;
+	enum m2m_err rc;
+	int body;		/* of the response: 1 ip, 23 error */
+};
+
+static struct group_req greqs[GROUP_REQS];
+
+struct group_thread {
+	int first;
+	int ok;
+};
+
+static void *group_worker(void *arg)
+{
+	struct group_thread *t = arg;
+	struct m2m_ctx *tctx = NULL;
+	struct m2m_ca *tca = NULL;
+	int i;
+
+	if (m2m_ctx_new_sibling(ctx, &tctx) != M2M_OK ||
+	    m2m_ca_open(tctx, ca_dir, M2M_CA_NEED_KEY, NULL, NULL, &tca) != M2M_OK)
+		goto out;
+	for (i = t->first; i < GROUP_REQS; i += GROUP_THREADS) {
+		struct group_req *g = &greqs[i];
+		unsigned char *resp = NULL;
+		const unsigned char *p;
+		size_t len = 0;
+		OSSL_CMP_MSG *m;
+
+		g->rc = m2m_cmp_srv_handle(srv, tctx, tca, NULL, g->der,
+					   (size_t)g->len, &resp, &len, &g->res);
+		p = resp;
+		m = resp ? d2i_OSSL_CMP_MSG(NULL, &p, (long)len) : NULL;
+		g->body = m ? OSSL_CMP_MSG_get_bodytype(m) : -1;
+		OSSL_CMP_MSG_free(m);
+		free(resp);
+	}
+	t->ok = 1;
+out:
+	m2m_ca_close(tca);
+	m2m_ctx_free(tctx);
+	ERR_clear_error();
+	return NULL;
+}
+
+UNIT_TEST(grouped_issuance_from_threads)
+{
+	struct group_thread th[GROUP_THREADS];
+	pthread_t tid[GROUP_THREADS];
+	struct m2m_ctx *wctx = NULL;
+	struct m2m_ca *wca = NULL;
+	struct m2m_cert_record r;
+	uint64_t count = 0, bad = 0;
+	int i, accepted = 0, dup = 0;
+
+	/* 48 requests; the last two name the PPID of the one before them */
+	for (i = 0; i < GROUP_REQS; i++) {
+		unsigned char ppid[7] = { 0x01, 0x00, 0x1a, 0x7d, 0xdb, 0x00, 0x00 };
+		OSSL_CMP_CTX *c;
+
+		ppid[6] = (unsigned char)(i < GROUP_REQS - 2 ? i : GROUP_REQS - 3);
+		c = client(SECRET, ppid);
+		OSSL_CMP_CTX_set_option(c, OSSL_CMP_OPT_IMPLICIT_CONFIRM, 1);
+		OSSL_CMP_CTX_set_transfer_cb(c, capture);
+		(void)OSSL_CMP_exec_IR_ses(c);
+		greqs[i].der = captured;
+		greqs[i].len = captured_len;
+		captured = NULL;
+		OSSL_CMP_CTX_free(c);
+		CHECK(greqs[i].len > 0);
+	}
+	ERR_clear_error();
+	if (!CHECK_EQ_INT(m2m_ctx_new_sibling(ctx, &wctx), M2M_OK) ||
+	    !CHECK_EQ_INT(m2m_ca_open(wctx, ca_dir, M2M_CA_NEED_KEY, NULL, NULL,
+				      &wca), M2M_OK))
+		goto out;
+	m2m_cmp_srv_set_writer(srv, wctx, wca);
+	for (i = 0; i < GROUP_THREADS; i++) {
+		th[i].first = i;
+		th[i].ok = 0;
+		CHECK(pthread_create(&tid[i], NULL, group_worker, &th[i]) == 0);
+	}
+	for (i = 0; i < GROUP_THREADS; i++) {
+		pthread_join(tid[i], NULL);
+		CHECK(th[i].ok);
+	}
+	m2m_cmp_srv_set_writer(srv, NULL, NULL);
+	for (i = 0; i < GROUP_REQS; i++) {
+		struct group_req *g = &greqs[i];
+
+		CHECK_EQ_INT(g->rc, M2M_OK);
+		if (!strcmp(g->res.status, "accepted")) {
+			accepted++;
+			CHECK_EQ_INT(g->body, 1);
+			if (CHECK_EQ_INT(m2m_ledger_get_cert(ctx, m2m_ca_ledger(ca),
+							     g->res.serial, &r),
+					 M2M_OK))
+				CHECK_EQ_INT(r.status, M2M_CERT_VALID);
+		} else {
+			CHECK_MSG(strstr(g->res.text, "already has a valid idevid certificate") != NULL,
+				  "request %d: %s: %s", i, g->res.status, g->res.text);
+			dup++;
+		}
+	}
+	/* one of the three requests for the shared PPID was issued */
+	CHECK_EQ_INT(accepted, GROUP_REQS - 2);
+	CHECK_EQ_INT(dup, 2);
+	CHECK_EQ_INT(m2m_ledger_audit_verify(ctx, m2m_ca_ledger(ca), &count, &bad),
+		     M2M_OK);
+	CHECK_EQ_INT(bad, 0);
+out:
+	for (i = 0; i < GROUP_REQS; i++)
+		OPENSSL_free(greqs[i].der);
+	m2m_ca_close(wca);
+	m2m_ctx_free(wctx);
+	ERR_clear_error();
+}
+
 static const struct unit_test tests[] = {
 	UNIT(ir_with_the_secret_issues_and_records),
 	UNIT(cr_with_certconf_then_genm),
 	UNIT(refusals_say_why),
 	UNIT(garbage_is_no_message),
+	UNIT(grouped_issuance_from_threads),
 };
 
 int main(void)
 {
 	struct m2m_ca_params p;
 	struct m2m_cmp_srv_config cfg;
-	char ca_dir[128];
 	int rc = 1;
 
 	if (!mkdtemp(dir) || m2m_ctx_new(&ctx) != M2M_OK) {
