@@ -998,6 +998,29 @@ static int slot_free(struct m2m_ctx *ctx, int overwrite,
  * and chain stored, read back and checked.  A failure after issuance
  * revokes the certificate (cessationOfOperation) and says so.
  */
+/*
+ * The key the device holds at d->key, or none yet (*key NULL): 0, or -1
+ * with the outcome failed.
+ */
+static int device_key(struct m2m_ctx *ctx, const struct device *d,
+		      const struct m2m_key_opts *ko, struct m2m_key **key,
+		      struct outcome *o)
+{
+	char s[URI_SHOWN_MAX];
+	enum m2m_err rc = m2m_key_load(ctx, d->key, ko, key);
+
+	if (rc == M2M_ERR_NOT_FOUND) {
+		m2m_ctx_clear_error(ctx);
+		return 0;
+	}
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "cannot load the key '%s'",
+			     shown(d->key, s));
+		return -1;
+	}
+	return 0;
+}
+
 static void provision(struct m2m_ctx *ctx, const struct station *st,
 		      const struct device *d, struct outcome *o)
 {
@@ -1044,16 +1067,8 @@ static void provision(struct m2m_ctx *ctx, const struct station *st,
 		goto out;
 	}
 	t = mono_ms();
-	rc = m2m_key_load(ctx, d->key, &ko, &key);
-	if (rc == M2M_ERR_NOT_FOUND) {
-		m2m_ctx_clear_error(ctx);
-		rc = M2M_OK;
-	}
-	if (rc != M2M_OK) {
-		outcome_fail(ctx, o, rc, "cannot load the key '%s'",
-			     shown(d->key, s));
+	if (device_key(ctx, d, &ko, &key, o) != 0)
 		goto out;
-	}
 	if (recorded && !st->replace &&
 	    provisioned_before(ctx, st, d, &ko, key, recorded, o))
 		goto out;
@@ -1233,16 +1248,8 @@ static void provision_remote(struct m2m_ctx *ctx, const struct station *st,
 		goto out;
 	}
 	t = mono_ms();
-	rc = m2m_key_load(ctx, d->key, &ko, &key);
-	if (rc == M2M_ERR_NOT_FOUND) {
-		m2m_ctx_clear_error(ctx);
-		rc = M2M_OK;
-	}
-	if (rc != M2M_OK) {
-		outcome_fail(ctx, o, rc, "cannot load the key '%s'",
-			     shown(d->key, s));
+	if (device_key(ctx, d, &ko, &key, o) != 0)
 		goto out;
-	}
 	if (st->use_key && !key) {
 		outcome_fail(ctx, o, M2M_ERR_NOT_FOUND,
 			     "no key at '%s' (--use-key requests for the key the device has)",

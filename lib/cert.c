@@ -571,6 +571,44 @@ static int name_shape_ok(const uint8_t *p, size_t len)
 }
 
 /*
+ * An EC P-256 or P-384 SubjectPublicKeyInfo with an uncompressed point:
+ *   SEQUENCE { SEQUENCE { id-ecPublicKey, P-256 | P-384 }, BIT STRING }
+ * with nothing after it: 1 with c's key fields set (pk_off counted from
+ * base), else 0.
+ */
+static int spki_ec(const uint8_t *base, const uint8_t *der, size_t len,
+		   struct m2m_csr *c)
+{
+	const uint8_t *spki, *alg, *oid, *curve, *pk;
+	size_t off = 0, so = 0, ao = 0, spkil, algl, oidl, curvel, pkl;
+	int p384;
+
+	if (m2m_der_read(der, len, &off, 0x30, &spki, &spkil) < 0 ||
+	    off != len ||
+	    m2m_der_read(spki, spkil, &so, 0x30, &alg, &algl) < 0 ||
+	    m2m_der_read(spki, spkil, &so, 0x03, &pk, &pkl) < 0 ||
+	    so != spkil ||
+	    m2m_der_read(alg, algl, &ao, 0x06, &oid, &oidl) < 0 ||
+	    m2m_der_read(alg, algl, &ao, 0x06, &curve, &curvel) < 0 ||
+	    ao != algl ||
+	    !oid_is(oid, oidl, oid_ec_public_key, sizeof(oid_ec_public_key)))
+		return 0;
+	if (oid_is(curve, curvel, oid_p256, sizeof(oid_p256)))
+		p384 = 0;
+	else if (oid_is(curve, curvel, oid_p384, sizeof(oid_p384)))
+		p384 = 1;
+	else
+		return 0;
+	if (pkl != (p384 ? 98u : 66u) || pk[0] != 0 || pk[1] != 0x04)
+		return 0;
+	c->alg = p384 ? M2M_KEY_EC_P384 : M2M_KEY_EC_P256;
+	c->curve_nid = p384 ? NID_secp384r1 : NID_X9_62_prime256v1;
+	c->pk_off = (size_t)(pk + 1 - base);
+	c->pk_len = pkl - 1;
+	return 1;
+}
+
+/*
  * The fast path, for what factories send: returns 1 and sets *rc if it
  * handled c (its DER already in c->der): the request is
  *   CertificationRequest ::= SEQUENCE {
@@ -586,12 +624,11 @@ static int name_shape_ok(const uint8_t *p, size_t len)
  */
 static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 {
-	const uint8_t *der = c->der, *req, *cri, *ver, *name, *spki, *alg,
-		      *oid, *curve, *pk, *attrs, *sigalg, *sig;
+	const uint8_t *der = c->der, *req, *cri, *ver, *name, *spki, *oid,
+		      *attrs, *sigalg, *sig;
 	size_t off = 0, reql, o = 0, cri_at, cril, n = 0, verl, namel, spkil,
-	       spki_at,
-	       so = 0, algl, ao = 0, oidl, curvel, pkl, attrsl, sigalgl, go = 0,
-	       sigl;
+	       spki_at, oidl, attrsl, sigalgl, go = 0, sigl;
+	struct m2m_csr key;
 	int p384, sha384, ok;
 
 	if (m2m_der_read(der, c->der_len, &off, 0x30, &req, &reql) < 0 ||
@@ -611,21 +648,11 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 	    m2m_der_read(cri, cril, &n, 0xa0, &attrs, &attrsl) < 0 ||
 	    attrsl != 0 || n != cril)
 		return 0;
-	if (m2m_der_read(spki, spkil, &so, 0x30, &alg, &algl) < 0 ||
-	    m2m_der_read(spki, spkil, &so, 0x03, &pk, &pkl) < 0 ||
-	    so != spkil || pkl < 2 || pk[0] != 0)
+	memset(&key, 0, sizeof(key));
+	if (!spki_ec(der, cri + spki_at, (size_t)(spki + spkil - (cri + spki_at)),
+		     &key))
 		return 0;
-	if (m2m_der_read(alg, algl, &ao, 0x06, &oid, &oidl) < 0 ||
-	    m2m_der_read(alg, algl, &ao, 0x06, &curve, &curvel) < 0 ||
-	    ao != algl ||
-	    !oid_is(oid, oidl, oid_ec_public_key, sizeof(oid_ec_public_key)))
-		return 0;
-	if (oid_is(curve, curvel, oid_p256, sizeof(oid_p256)))
-		p384 = 0;
-	else if (oid_is(curve, curvel, oid_p384, sizeof(oid_p384)))
-		p384 = 1;
-	else
-		return 0;
+	p384 = key.alg == M2M_KEY_EC_P384;
 	if (m2m_der_read(req, reql, &o, 0x30, &sigalg, &sigalgl) < 0 ||
 	    m2m_der_read(req, reql, &o, 0x03, &sig, &sigl) < 0 || o != reql ||
 	    sigl < 2 || sig[0] != 0)
@@ -644,15 +671,16 @@ static int csr_fast(struct m2m_ctx *ctx, struct m2m_csr *c, enum m2m_err *rc)
 	 * The signature covers the DER of certificationRequestInfo, under
 	 * the key of the point (which is checked to be on the curve).
 	 */
-	ok = m2m_ctx_ec_verify(ctx, p384, pk + 1, pkl - 1, sha384 ? 384 : 256,
+	ok = m2m_ctx_ec_verify(ctx, p384, der + key.pk_off, key.pk_len,
+			       sha384 ? 384 : 256,
 			       sig + 1, sigl - 1, req + cri_at,
 			       (size_t)(cri + cril - (req + cri_at)));
 	if (ok < 0)
 		return 0;	/* the full parser words it */
-	c->alg = p384 ? M2M_KEY_EC_P384 : M2M_KEY_EC_P256;
-	c->curve_nid = p384 ? NID_secp384r1 : NID_X9_62_prime256v1;
-	c->pk_off = (size_t)(pk + 1 - der);
-	c->pk_len = pkl - 1;
+	c->alg = key.alg;
+	c->curve_nid = key.curve_nid;
+	c->pk_off = key.pk_off;
+	c->pk_len = key.pk_len;
 	c->spki_off = (size_t)(cri + spki_at - der);
 	c->spki_len = (size_t)(spki + spkil - (cri + spki_at));
 	*rc = ok == 1 ? M2M_OK :
@@ -976,42 +1004,6 @@ out:
 	return rc;
 }
 
-/*
- * An EC P-256 or P-384 SubjectPublicKeyInfo with an uncompressed point:
- *   SEQUENCE { SEQUENCE { id-ecPublicKey, P-256 | P-384 }, BIT STRING }
- * with nothing after it: 1 with c's key fields set, else 0.
- */
-static int spki_ec(const uint8_t *der, size_t len, struct m2m_csr *c)
-{
-	const uint8_t *spki, *alg, *oid, *curve, *pk;
-	size_t off = 0, so = 0, ao = 0, spkil, algl, oidl, curvel, pkl;
-	int p384;
-
-	if (m2m_der_read(der, len, &off, 0x30, &spki, &spkil) < 0 ||
-	    off != len ||
-	    m2m_der_read(spki, spkil, &so, 0x30, &alg, &algl) < 0 ||
-	    m2m_der_read(spki, spkil, &so, 0x03, &pk, &pkl) < 0 ||
-	    so != spkil ||
-	    m2m_der_read(alg, algl, &ao, 0x06, &oid, &oidl) < 0 ||
-	    m2m_der_read(alg, algl, &ao, 0x06, &curve, &curvel) < 0 ||
-	    ao != algl ||
-	    !oid_is(oid, oidl, oid_ec_public_key, sizeof(oid_ec_public_key)))
-		return 0;
-	if (oid_is(curve, curvel, oid_p256, sizeof(oid_p256)))
-		p384 = 0;
-	else if (oid_is(curve, curvel, oid_p384, sizeof(oid_p384)))
-		p384 = 1;
-	else
-		return 0;
-	if (pkl != (p384 ? 98u : 66u) || pk[0] != 0 || pk[1] != 0x04)
-		return 0;
-	c->alg = p384 ? M2M_KEY_EC_P384 : M2M_KEY_EC_P256;
-	c->curve_nid = p384 ? NID_secp384r1 : NID_X9_62_prime256v1;
-	c->pk_off = (size_t)(pk + 1 - der);
-	c->pk_len = pkl - 1;
-	return 1;
-}
-
 enum m2m_err m2m_csr_from_spki_der(struct m2m_ctx *ctx, const uint8_t *der,
 				   size_t len,
 				   const STACK_OF(X509_EXTENSION) *exts,
@@ -1027,7 +1019,7 @@ enum m2m_err m2m_csr_from_spki_der(struct m2m_ctx *ctx, const uint8_t *der,
 		c = calloc(1, sizeof(*c));
 		if (!c)
 			return m2m_error(ctx, M2M_ERR_NOMEM, "out of memory");
-		if (spki_ec(der, len, c)) {
+		if (spki_ec(der, der, len, c)) {
 			c->der = malloc(len);
 			if (!c->der) {
 				m2m_csr_free(c);
