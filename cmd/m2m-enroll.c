@@ -998,6 +998,84 @@ static int slot_free(struct m2m_ctx *ctx, int overwrite,
  * and chain stored, read back and checked.  A failure after issuance
  * revokes the certificate (cessationOfOperation) and says so.
  */
+/* The device's PPID, encoded and in o as hex: 0, or -1 with o failed. */
+static int device_ppid(struct m2m_ctx *ctx, const struct device *d,
+		       uint8_t *ppid, size_t size, size_t *len,
+		       struct outcome *o)
+{
+	enum m2m_err rc = m2m_ppid_encode(ctx, &d->ppid, ppid, size, len);
+
+	if (rc == M2M_OK)
+		rc = m2m_ppid_to_hex(ctx, &d->ppid, o->ppid, sizeof(o->ppid),
+				     NULL);
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "invalid PPID");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A new key at d->key in place of *key (freed): 0, or -1 with o failed.
+ * overwrite: a key there is replaced.
+ */
+static int new_device_key(struct m2m_ctx *ctx, const struct station *st,
+			  const struct device *d,
+			  const struct m2m_key_opts *ko, int overwrite,
+			  struct m2m_key **key, struct outcome *o)
+{
+	struct m2m_key_opts gen = *ko;
+	char s[URI_SHOWN_MAX];
+	enum m2m_err rc;
+
+	m2m_key_free(*key);
+	*key = NULL;
+	gen.force = overwrite;
+	rc = m2m_key_generate(ctx, d->key, (enum m2m_key_alg)st->alg, &gen,
+			      key);
+	if (rc != M2M_OK) {
+		outcome_fail(ctx, o, rc, "cannot generate a key at '%s'",
+			     shown(d->key, s));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * After an issued certificate could not be installed: add to o's error
+ * whether revoking it (revoked: the revocation's result) worked; rerun
+ * ends the text of a certificate that stays valid.
+ */
+static void note_revocation(struct m2m_ctx *ctx, struct outcome *o,
+			    enum m2m_err revoked, const char *rerun)
+{
+	size_t n = strlen(o->error);
+
+	if (revoked == M2M_OK)
+		snprintf(o->error + n, sizeof(o->error) - n,
+			 "; certificate %s is revoked (cessationOfOperation): the device keeps its key and has no valid IDevID; a rerun with --force provisions it",
+			 o->cert_serial);
+	else
+		snprintf(o->error + n, sizeof(o->error) - n,
+			 "; certificate %s could not be revoked (%s) and stays valid for this device's key%s",
+			 o->cert_serial, m2m_ctx_detail(ctx), rerun);
+}
+
+/* Nothing issued: the key made for it goes; o's error says if it cannot. */
+static void remove_new_key(struct m2m_ctx *ctx, const struct device *d,
+			   const struct m2m_key_opts *ko, struct outcome *o)
+{
+	char s[URI_SHOWN_MAX];
+	size_t n;
+
+	if (m2m_key_remove(ctx, d->key, ko) != M2M_OK) {
+		n = strlen(o->error);
+		snprintf(o->error + n, sizeof(o->error) - n,
+			 "; the new key at '%s' could not be removed",
+			 shown(d->key, s));
+	}
+}
+
 /*
  * The key the device holds at d->key, or none yet (*key NULL): 0, or -1
  * with the outcome failed.
@@ -1024,7 +1102,7 @@ static int device_key(struct m2m_ctx *ctx, const struct device *d,
 static void provision(struct m2m_ctx *ctx, const struct station *st,
 		      const struct device *d, struct outcome *o)
 {
-	struct m2m_key_opts ko = key_opts(st->c, 0), gen;
+	struct m2m_key_opts ko = key_opts(st->c, 0);
 	struct m2m_key *key = NULL;
 	struct m2m_csr *csr = NULL;
 	struct m2m_cert *recorded = NULL;
@@ -1032,7 +1110,7 @@ static void provision(struct m2m_ctx *ctx, const struct station *st,
 	struct m2m_issue_request req;
 	struct m2m_issue_result res;
 	uint8_t ppid[M2M_PPID_MAX];
-	size_t ppid_len = 0, n;
+	size_t ppid_len = 0;
 	const char *scheme = m2m_key_scheme(d->key);
 	char s[URI_SHOWN_MAX];
 	enum m2m_err rc;
@@ -1044,14 +1122,8 @@ static void provision(struct m2m_ctx *ctx, const struct station *st,
 	o->status = "error";
 	if (d->tcti)
 		ko.tcti = d->tcti;
-	rc = m2m_ppid_encode(ctx, &d->ppid, ppid, sizeof(ppid), &ppid_len);
-	if (rc == M2M_OK)
-		rc = m2m_ppid_to_hex(ctx, &d->ppid, o->ppid, sizeof(o->ppid),
-				     NULL);
-	if (rc != M2M_OK) {
-		outcome_fail(ctx, o, rc, "invalid PPID");
+	if (device_ppid(ctx, d, ppid, sizeof(ppid), &ppid_len, o) != 0)
 		goto out;
-	}
 	/* What the ledger and the device hold already. */
 	rc = m2m_ledger_find_valid(ctx, m2m_ca_ledger(st->ca),
 				   st->profile ? st->profile : "idevid", ppid,
@@ -1095,17 +1167,8 @@ static void provision(struct m2m_ctx *ctx, const struct station *st,
 	    (d->chain[0] && st->nchain &&
 	     slot_free(ctx, overwrite, "chain", d->chain, &ko, o) < 0))
 		goto out;
-	m2m_key_free(key);
-	key = NULL;
-	gen = ko;
-	gen.force = overwrite;
-	rc = m2m_key_generate(ctx, d->key, (enum m2m_key_alg)st->alg, &gen,
-			      &key);
-	if (rc != M2M_OK) {
-		outcome_fail(ctx, o, rc, "cannot generate a key at '%s'",
-			     shown(d->key, s));
+	if (new_device_key(ctx, st, d, &ko, overwrite, &key, o) != 0)
 		goto out;
-	}
 	made = 1;
 	o->ms[STEP_KEY] = mono_ms() - t;
 	t = mono_ms();
@@ -1140,29 +1203,16 @@ static void provision(struct m2m_ctx *ctx, const struct station *st,
 		goto out;
 	}
 	/* Issued but not in the device: the certificate must not stay valid. */
-	n = strlen(o->error);
-	if (m2m_ca_revoke(ctx, st->ca, o->cert_serial, CRL_CESSATION, 0,
-			  NULL) == M2M_OK)
-		snprintf(o->error + n, sizeof(o->error) - n,
-			 "; certificate %s is revoked (cessationOfOperation): the device keeps its key and has no valid IDevID; a rerun with --force provisions it",
-			 o->cert_serial);
-	else
-		snprintf(o->error + n, sizeof(o->error) - n,
-			 "; certificate %s could not be revoked (%s) and stays valid for this device's key: a rerun installs it",
-			 o->cert_serial, m2m_ctx_detail(ctx));
+	note_revocation(ctx, o, m2m_ca_revoke(ctx, st->ca, o->cert_serial,
+					      CRL_CESSATION, 0, NULL),
+			": a rerun installs it");
 	goto out;
 undo_key:
 	/* Nothing issued: the device goes back to how it was. */
-	if (made) {
-		m2m_key_free(key);
-		key = NULL;
-		if (m2m_key_remove(ctx, d->key, &ko) != M2M_OK) {
-			n = strlen(o->error);
-			snprintf(o->error + n, sizeof(o->error) - n,
-				 "; the new key at '%s' could not be removed",
-				 shown(d->key, s));
-		}
-	}
+	m2m_key_free(key);
+	key = NULL;
+	if (made)
+		remove_new_key(ctx, d, &ko, o);
 out:
 	o->total_ms = mono_ms() - start;
 	if (!o->status || strcmp(o->status, "error") != 0)
@@ -1222,13 +1272,13 @@ out:
 static void provision_remote(struct m2m_ctx *ctx, const struct station *st,
 			     const struct device *d, struct outcome *o)
 {
-	struct m2m_key_opts ko = key_opts(st->c, 0), gen;
+	struct m2m_key_opts ko = key_opts(st->c, 0);
 	struct m2m_key *key = NULL;
 	struct m2m_cmp_enroll req;
 	struct m2m_cmp_result res;
 	struct station rst;
 	uint8_t ppid[M2M_PPID_MAX];
-	size_t ppid_len = 0, n;
+	size_t ppid_len = 0;
 	char s[URI_SHOWN_MAX];
 	enum m2m_err rc;
 	double start = mono_ms(), t;
@@ -1239,14 +1289,8 @@ static void provision_remote(struct m2m_ctx *ctx, const struct station *st,
 	o->status = "error";
 	if (d->tcti)
 		ko.tcti = d->tcti;
-	rc = m2m_ppid_encode(ctx, &d->ppid, ppid, sizeof(ppid), &ppid_len);
-	if (rc == M2M_OK)
-		rc = m2m_ppid_to_hex(ctx, &d->ppid, o->ppid, sizeof(o->ppid),
-				     NULL);
-	if (rc != M2M_OK) {
-		outcome_fail(ctx, o, rc, "invalid PPID");
+	if (device_ppid(ctx, d, ppid, sizeof(ppid), &ppid_len, o) != 0)
 		goto out;
-	}
 	t = mono_ms();
 	if (device_key(ctx, d, &ko, &key, o) != 0)
 		goto out;
@@ -1269,17 +1313,8 @@ static void provision_remote(struct m2m_ctx *ctx, const struct station *st,
 	     slot_free(ctx, overwrite, "chain", d->chain, &ko, o) < 0))
 		goto out;
 	if (!st->use_key) {
-		m2m_key_free(key);
-		key = NULL;
-		gen = ko;
-		gen.force = overwrite;
-		rc = m2m_key_generate(ctx, d->key, (enum m2m_key_alg)st->alg,
-				      &gen, &key);
-		if (rc != M2M_OK) {
-			outcome_fail(ctx, o, rc, "cannot generate a key at '%s'",
-				     shown(d->key, s));
+		if (new_device_key(ctx, st, d, &ko, overwrite, &key, o) != 0)
 			goto out;
-		}
 		made = 1;
 	}
 	o->ms[STEP_KEY] = mono_ms() - t;
@@ -1308,27 +1343,15 @@ static void provision_remote(struct m2m_ctx *ctx, const struct station *st,
 		goto out;
 	}
 	/* Issued but not in the device: ask the server to revoke it. */
-	n = strlen(o->error);
-	if (m2m_cmp_client_revoke(ctx, st->cmp, res.cert, CRL_CESSATION) ==
-	    M2M_OK)
-		snprintf(o->error + n, sizeof(o->error) - n,
-			 "; certificate %s is revoked (cessationOfOperation): the device keeps its key and has no valid IDevID; a rerun with --force provisions it",
-			 o->cert_serial);
-	else
-		snprintf(o->error + n, sizeof(o->error) - n,
-			 "; certificate %s could not be revoked (%s) and stays valid for this device's key",
-			 o->cert_serial, m2m_ctx_detail(ctx));
+	note_revocation(ctx, o, m2m_cmp_client_revoke(ctx, st->cmp, res.cert,
+						      CRL_CESSATION), "");
 	goto out;
 undo_key:
 	/* Nothing issued: the device goes back to how it was. */
 	m2m_key_free(key);
 	key = NULL;
-	if (made && m2m_key_remove(ctx, d->key, &ko) != M2M_OK) {
-		n = strlen(o->error);
-		snprintf(o->error + n, sizeof(o->error) - n,
-			 "; the new key at '%s' could not be removed",
-			 shown(d->key, s));
-	}
+	if (made)
+		remove_new_key(ctx, d, &ko, o);
 out:
 	o->total_ms = mono_ms() - start;
 	if (!o->status || strcmp(o->status, "error") != 0)
