@@ -102,6 +102,19 @@ int m2m_ctx_ec_verify(struct m2m_ctx *ctx, int p384, const unsigned char *pt,
 enum m2m_err m2m_error_prefix(struct m2m_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * A library context in which certificates and CMP messages parse several
+ * times faster (few decoders: lib/leafctx.c), or NULL if it cannot be
+ * made (then parse the ordinary way: slower only).  A public key of a
+ * type other than EC, RSA or Ed25519 is left undecoded in it.  ctx must
+ * outlive it; free with m2m_leaf_libctx_free(l, *prov).
+ */
+struct ossl_provider_st;
+struct ossl_lib_ctx_st *m2m_leaf_libctx_new(struct m2m_ctx *ctx,
+					    struct ossl_provider_st **prov);
+void m2m_leaf_libctx_free(struct ossl_lib_ctx_st *l,
+			  struct ossl_provider_st *prov);
+
 #include <m2m/file.h>
 
 /*

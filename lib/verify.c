@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <openssl/core_dispatch.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
@@ -165,133 +164,13 @@ static void ocsp_free(struct ocsp *o)
 	free(o);
 }
 
-/* ---- parsing certificates fast -------------------------------------------------- */
-
-/*
- * Parsing a certificate decodes its public key through OpenSSL's
- * decoders, and in OpenSSL 3.0 setting up a decoder walks every key
- * manager and decoder every provider of the library context offers: most
- * of the time a certificate takes to parse.  So the certificates to
- * verify are parsed in a library context of their own, whose one
- * provider offers the default provider's digests, and its key managers
- * and SubjectPublicKeyInfo decoders of EC, RSA and Ed25519 keys only:
- * the default provider's implementations, under the default provider's
- * own context.  Signatures are still checked by the issuer key's
- * provider.  A certificate whose key this cannot decode is parsed again
- * the ordinary way.
- */
-#define LEAF_ALGS_MAX 16
-
-static pthread_mutex_t leaf_lock = PTHREAD_MUTEX_INITIALIZER;
-static OSSL_ALGORITHM leaf_keymgmt[LEAF_ALGS_MAX], leaf_decoder[LEAF_ALGS_MAX];
-static const OSSL_ALGORITHM *leaf_digest;
-static void *leaf_provctx;	/* for the provider being loaded */
-
-/* names' first name is one of the key types we keep. */
-static int leaf_keeps(const char *names)
-{
-	static const char *const keep[] = { "EC", "RSA", "ED25519", "DER" };
-	size_t n = strcspn(names, ":"), i;
-
-	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
-		if (strlen(keep[i]) == n && strncmp(names, keep[i], n) == 0)
-			return 1;
-	return 0;
-}
-
-/* The tables, once: the default provider's are the same in every context. */
-static int leaf_tables(OSSL_PROVIDER *deflt)
-{
-	const OSSL_ALGORITHM *a;
-	size_t k = 0, d = 0;
-	int no_cache;
-
-	if (leaf_digest)
-		return 1;
-	a = OSSL_PROVIDER_query_operation(deflt, OSSL_OP_KEYMGMT, &no_cache);
-	for (; a && a->algorithm_names; a++)
-		if (leaf_keeps(a->algorithm_names) && k < LEAF_ALGS_MAX - 1)
-			leaf_keymgmt[k++] = *a;
-	a = OSSL_PROVIDER_query_operation(deflt, OSSL_OP_DECODER, &no_cache);
-	for (; a && a->algorithm_names; a++)
-		if (leaf_keeps(a->algorithm_names) && a->property_definition &&
-		    strstr(a->property_definition, "input=der") &&
-		    strstr(a->property_definition,
-			   "structure=SubjectPublicKeyInfo") &&
-		    d < LEAF_ALGS_MAX - 1)
-			leaf_decoder[d++] = *a;
-	leaf_digest = OSSL_PROVIDER_query_operation(deflt, OSSL_OP_DIGEST,
-						    &no_cache);
-	return leaf_digest && k && d;
-}
-
-static const OSSL_ALGORITHM *leaf_query(void *provctx, int op, int *no_cache)
-{
-	(void)provctx;
-	*no_cache = 0;
-	switch (op) {
-	case OSSL_OP_DIGEST:
-		return leaf_digest;
-	case OSSL_OP_KEYMGMT:
-		return leaf_keymgmt;
-	case OSSL_OP_DECODER:
-		return leaf_decoder;
-	default:
-		return NULL;
-	}
-}
-
-static const OSSL_DISPATCH leaf_dispatch[] = {
-	{ OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))leaf_query },
-	{ 0, NULL }
-};
-
-static int leaf_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
-		     const OSSL_DISPATCH **out, void **provctx)
-{
-	(void)handle;
-	(void)in;
-	*out = leaf_dispatch;
-	*provctx = leaf_provctx;
-	return leaf_provctx != NULL;
-}
-
-/* v->leaf_libctx, if it can be had; without it parsing is slower only. */
-static void leaf_setup(struct m2m_ctx *ctx, struct m2m_verifier *v)
-{
-	OSSL_PROVIDER *deflt = ctx->default_provider;
-	OSSL_LIB_CTX *l = NULL;
-	OSSL_PROVIDER *p = NULL;
-
-	if (!deflt)
-		return;
-	pthread_mutex_lock(&leaf_lock);
-	if (leaf_tables(deflt)) {
-		leaf_provctx = OSSL_PROVIDER_get0_provider_ctx(deflt);
-		l = OSSL_LIB_CTX_new();
-		if (l && OSSL_PROVIDER_add_builtin(l, "m2m-leaf", leaf_init))
-			p = OSSL_PROVIDER_load(l, "m2m-leaf");
-		leaf_provctx = NULL;
-	}
-	pthread_mutex_unlock(&leaf_lock);
-	if (!p) {
-		OSSL_LIB_CTX_free(l);
-		l = NULL;
-	}
-	v->leaf_libctx = l;
-	v->leaf_provider = p;
-	ERR_clear_error();
-}
-
 void m2m_verifier_free(struct m2m_verifier *v)
 {
 	size_t i;
 
 	if (!v)
 		return;
-	if (v->leaf_provider)
-		OSSL_PROVIDER_unload(v->leaf_provider);
-	OSSL_LIB_CTX_free(v->leaf_libctx);
+	m2m_leaf_libctx_free(v->leaf_libctx, v->leaf_provider);
 	X509_STORE_free(v->store);
 	sk_X509_pop_free(v->untrusted, X509_free);
 	for (i = 0; i < v->nknown; i++)
@@ -377,7 +256,11 @@ enum m2m_err m2m_verifier_new(struct m2m_ctx *ctx,
 		goto fail;
 	}
 	X509_STORE_set_verify_cb(v->store, verify_cb);
-	leaf_setup(ctx, v);
+	/*
+	 * The certificates to verify are parsed where decoders are few;
+	 * signatures are still checked by the issuer key's provider.
+	 */
+	v->leaf_libctx = m2m_leaf_libctx_new(ctx, &v->leaf_provider);
 	*out = v;
 	return M2M_OK;
 fail:
