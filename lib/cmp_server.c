@@ -25,6 +25,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/x509v3.h>
 
 #include <m2m/cmp.h>
@@ -108,6 +109,14 @@ struct m2m_cmp_srv {
 	size_t secret_len;
 	int have_secret;
 	STACK_OF(X509) *chain;		/* the CA and those above it */
+	/*
+	 * Where requests and the certificates they carry are parsed:
+	 * decoding a public key in a library context of OpenSSL 3.0 walks
+	 * every decoder it has, which costs more than answering the rest of
+	 * the request (m2m_leaf_libctx_new()).  NULL: the ordinary way.
+	 */
+	OSSL_LIB_CTX *parse_libctx;
+	OSSL_PROVIDER *parse_provider;
 	struct txn txns[TXN_MAX];
 	size_t ntxns;
 	/*
@@ -189,6 +198,7 @@ enum m2m_err m2m_cmp_srv_new(struct m2m_ctx *ctx,
 		free(s);
 		return m2m_error(ctx, M2M_ERR_SYSTEM, "cannot make a lock");
 	}
+	s->parse_libctx = m2m_leaf_libctx_new(ctx, &s->parse_provider);
 	s->cfg = *cfg;
 	s->cfg.stations = NULL;
 	s->cfg.mac_source = NULL;
@@ -251,6 +261,7 @@ void m2m_cmp_srv_free(struct m2m_cmp_srv *srv)
 	}
 	m2m_anchors_free(srv->stations);
 	sk_X509_pop_free(srv->chain, X509_free);
+	m2m_leaf_libctx_free(srv->parse_libctx, srv->parse_provider);
 	m2m_secret_wipe(srv->secret, sizeof(srv->secret));
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->write_lock);
@@ -428,11 +439,41 @@ out:
 
 /* ---- reading what OpenSSL 3.0 does not show ------------------------------ */
 
+/* The certificate der[0..len) (exactly), parsed in libctx (NULL: default). */
+static X509 *parse_cert(OSSL_LIB_CTX *libctx, const uint8_t *der, size_t len)
+{
+	const unsigned char *q = der;
+	X509 *x = X509_new_ex(libctx, NULL);
+
+	if (x && (!d2i_X509(&x, &q, (long)len) || q != der + len)) {
+		X509_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
+/*
+ * The certificate der[0..len) (exactly) to be written out, as cheaply as
+ * it parses: in libctx, and without d2i_X509()'s look at its extensions
+ * (a SHA-1 of it, every extension decoded), which only checks need.
+ */
+static X509 *wire_cert(OSSL_LIB_CTX *libctx, const uint8_t *der, size_t len)
+{
+	const unsigned char *q = der;
+	X509 *x = X509_new_ex(libctx, NULL);
+
+	if (x && (!ASN1_item_d2i((ASN1_VALUE **)&x, &q, (long)len,
+				 ASN1_ITEM_rptr(X509)) || q != der + len)) {
+		X509_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
 /* The certificate der[0..len) (exactly), from the cache or parsed. */
 static X509 *cert_parsed(struct m2m_cmp_srv *srv, const uint8_t *der,
 			 size_t len)
 {
-	const unsigned char *q = der;
 	unsigned char *copy;
 	X509 *x = NULL;
 	unsigned i;
@@ -446,11 +487,15 @@ static X509 *cert_parsed(struct m2m_cmp_srv *srv, const uint8_t *der,
 	pthread_mutex_unlock(&srv->lock);
 	if (x)
 		return x;
-	x = d2i_X509(NULL, &q, (long)len);
-	if (!x || q != der + len) {
+	x = parse_cert(srv->parse_libctx, der, len);
+	if (x && !X509_get0_pubkey(x)) {
+		/* a key of a type the parsing context lacks */
 		X509_free(x);
-		return NULL;
+		x = parse_cert(NULL, der, len);
 	}
+	ERR_clear_error();
+	if (!x)
+		return NULL;
 	copy = len <= CERT_CACHE_DER ? malloc(len) : NULL;
 	if (copy && X509_up_ref(x)) {
 		memcpy(copy, der, len);
@@ -493,11 +538,14 @@ static int der_next(const uint8_t *in, size_t len, size_t *off, uint8_t *tag,
  *     recipient GeneralName, messageTime [0] OPTIONAL,
  *     protectionAlg [1] AlgorithmIdentifier OPTIONAL, ... }
  * Into st: the recipient (*recipient, NULL for a NULL-DN; caller frees),
- * whether the protection is a MAC (*protected: 0 none), the extraCerts.
+ * whether the protection is a MAC (*protected: 0 none), the extraCerts;
+ * *rest: how many bytes of the message's content come before extraCerts
+ * when they are its last element (else 0).
  */
 static enum m2m_err msg_fields(struct m2m_ctx *ctx, const uint8_t *der,
 			       size_t len, struct req *st,
-			       X509_NAME **recipient, int *protected)
+			       X509_NAME **recipient, int *protected,
+			       size_t *rest)
 {
 	const uint8_t *msg, *hdr, *w, *c, *p;
 	size_t msg_len, hdr_len, wl, cl, off = 0, o = 0, k;
@@ -510,7 +558,9 @@ static enum m2m_err msg_fields(struct m2m_ctx *ctx, const uint8_t *der,
 
 	*recipient = NULL;
 	*protected = 0;
+	*rest = 0;
 	if (m2m_der_read(der, len, &off, 0x30, &msg, &msg_len) < 0 ||
+	    off != len ||
 	    m2m_der_read(msg, msg_len, &o, 0x30, &hdr, &hdr_len) < 0)
 		goto bad;
 	/* pvno, sender, recipient */
@@ -552,6 +602,9 @@ static enum m2m_err msg_fields(struct m2m_ctx *ctx, const uint8_t *der,
 		if (tag != 0xa1)
 			continue;
 		/* [1] EXPLICIT SEQUENCE OF Certificate */
+		if (st->extra || o != msg_len)
+			goto bad;	/* not last, or twice */
+		*rest = (size_t)(w - msg);
 		k = 0;
 		if (m2m_der_read(c, cl, &k, 0x30, &p, &wl) < 0 || k != cl)
 			goto bad;
@@ -577,7 +630,7 @@ static enum m2m_err msg_fields(struct m2m_ctx *ctx, const uint8_t *der,
 	rc = M2M_OK;
 	goto out;
 bad:
-	m2m_error(ctx, M2M_ERR_INVALID, "the request is no well-formed PKIMessage");
+	m2m_error(ctx, M2M_ERR_INVALID, "the request is no DER PKIMessage");
 out:
 	if (rc != M2M_OK) {
 		X509_NAME_free(*recipient);
@@ -588,6 +641,48 @@ out:
 	GENERAL_NAME_free(gn);
 	ERR_clear_error();
 	return rc;
+}
+
+/*
+ * The request der[0..len) as OpenSSL's message, parsed in libctx (NULL:
+ * the default), without its extraCerts if the first rest bytes of its
+ * content are all that come before them (rest 0: whole): msg_fields()
+ * parsed those already, and the signer's certificate is pinned
+ * (sctx_setup()), so OpenSSL need not parse them again.  NULL if it is
+ * no PKIMessage.
+ */
+static OSSL_CMP_MSG *msg_parse(OSSL_LIB_CTX *libctx, const uint8_t *der,
+			       size_t len, size_t rest)
+{
+	const uint8_t *content, *p;
+	size_t clen, off = 0;
+	uint8_t *buf = NULL;
+	struct m2m_der d;
+	OSSL_CMP_MSG *msg;
+
+	if (rest) {
+		if (m2m_der_read(der, len, &off, 0x30, &content, &clen) < 0 ||
+		    rest > clen || !(buf = malloc(rest + 8)))
+			return NULL;
+		m2m_der_init(&d, buf, rest + 8);
+		m2m_der_tlv(&d, 0x30, content, rest);
+		if (d.bad) {
+			free(buf);
+			return NULL;
+		}
+		der = buf;
+		len = d.len;
+	}
+	p = der;
+	msg = (OSSL_CMP_MSG *)ASN1_item_d2i_ex(NULL, &p, (long)len,
+					       ASN1_ITEM_rptr(OSSL_CMP_MSG),
+					       libctx, NULL);
+	if (msg && p != der + len) {
+		OSSL_CMP_MSG_free(msg);
+		msg = NULL;
+	}
+	free(buf);
+	return msg;
 }
 
 /*
@@ -1065,6 +1160,8 @@ static OSSL_CMP_PKISI *cert_request_cb(OSSL_CMP_SRV_CTX *sctx,
 	const X509_NAME *subject = NULL;
 	struct spki pub = { NULL, 0 };
 	unsigned char *p10_der = NULL;
+	const uint8_t *cert_der;
+	size_t cert_len;
 	STACK_OF(X509) *chain;
 	X509 *x;
 	OSSL_CMP_PKISI *si = NULL;
@@ -1149,11 +1246,16 @@ static OSSL_CMP_PKISI *cert_request_cb(OSSL_CMP_SRV_CTX *sctx,
 				goto out;
 		}
 	}
-	/* OpenSSL frees what it is given: references of its own. */
-	x = m2m_cert_x509(res.cert);
+	/*
+	 * OpenSSL frees what it is given: references of its own.  The
+	 * certificate is only written out: parsed where that is cheap.
+	 */
+	cert_der = m2m_cert_der(res.cert, &cert_len);
+	x = wire_cert(st->srv->parse_libctx, cert_der, cert_len);
+	ERR_clear_error();
 	chain = ca_chain(st->srv, st->ca);
-	if (!x || (chain && !(*chainOut = X509_chain_up_ref(chain))) ||
-	    !X509_up_ref(x)) {
+	if (!x || (chain && !(*chainOut = X509_chain_up_ref(chain)))) {
+		X509_free(x);
 		si = reject(st, OSSL_CMP_PKIFAILUREINFO_systemFailure,
 			    "cannot send certificate %s",
 			    m2m_cert_serial(res.cert));
@@ -1571,9 +1673,9 @@ enum m2m_err m2m_cmp_srv_handle(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
 	OSSL_CMP_MSG *msg = NULL, *rsp = NULL;
 	OSSL_CMP_SRV_CTX *sctx = NULL;
 	X509_NAME *recipient = NULL;
-	const unsigned char *p = req;
 	unsigned char *der = NULL;
 	const ASN1_OCTET_STRING *tid;
+	size_t rest = 0;
 	int type, protected = 0, n, keep;
 	enum m2m_err rc;
 
@@ -1596,15 +1698,15 @@ enum m2m_err m2m_cmp_srv_handle(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
 			       M2M_CMP_MSG_MAX);
 		goto out;
 	}
-	msg = d2i_OSSL_CMP_MSG(NULL, &p, (long)len);
-	if (!msg || p != (const unsigned char *)req + len) {
+	rc = msg_fields(ctx, req, len, &st, &recipient, &protected, &rest);
+	if (rc != M2M_OK)
+		goto out;
+	msg = msg_parse(srv->parse_libctx, req, len, rest);
+	if (!msg) {
 		rc = m2m_error(ctx, M2M_ERR_INVALID,
 			       "the request is no DER PKIMessage");
 		goto out;
 	}
-	rc = msg_fields(ctx, req, len, &st, &recipient, &protected);
-	if (rc != M2M_OK)
-		goto out;
 	type = OSSL_CMP_MSG_get_bodytype(msg);
 	snprintf(res->op, sizeof(res->op), "%s", op_name(type));
 	st.mac = protected == 2;
@@ -1663,6 +1765,38 @@ enum m2m_err m2m_cmp_srv_handle(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
 		goto out;
 	}
 	rsp = OSSL_CMP_SRV_process_request(sctx, msg);
+	/*
+	 * OpenSSL refused a certificate request before any callback of ours
+	 * (with an error, or a rejection such as badPOP), parsed where keys of
+	 * some types stay undecoded (so its proof of possession could not be
+	 * checked): once more, parsed the ordinary way.
+	 */
+	if (rsp && !st.called && srv->parse_libctx &&
+	    (type == BODY_IR || type == BODY_CR || type == BODY_KUR ||
+	     type == BODY_P10CR)) {
+		OSSL_CMP_MSG *again = msg_parse(NULL, req, len, rest);
+
+		if (again) {
+			OSSL_CMP_MSG_free(msg);
+			msg = again;
+			OSSL_CMP_MSG_free(rsp);
+			rsp = NULL;
+			res->text[0] = '\0';
+			OSSL_CMP_SRV_CTX_free(sctx);
+			sctx = NULL;
+			rc = sctx_setup(&st, &sctx);
+			if (rc != M2M_OK)
+				goto out;
+			if (st.reject[0] &&
+			    !OSSL_CMP_SRV_CTX_set_accept_unprotected(sctx, 1)) {
+				rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
+						    "cannot set up a CMP server context");
+				goto out;
+			}
+			ERR_clear_error();
+			rsp = OSSL_CMP_SRV_process_request(sctx, msg);
+		}
+	}
 	/*
 	 * OpenSSL refused it before any callback of ours: if the protection
 	 * does not verify, check it again to say why, and answer again with

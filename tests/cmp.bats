@@ -139,6 +139,24 @@ serial_of() {
 	grep -q " p10cr accepted $(serial_of d3.pem) (" server.log
 }
 
+@test "a key of a type the CA does not take (Ed448): refused for its algorithm, not its proof of possession" {
+	# Requests are parsed where only EC, RSA and Ed25519 keys decode; one
+	# with another key is parsed again the ordinary way, so the refusal
+	# names the key type (badAlg), as it did before that.
+	openssl genpkey -algorithm ED448 -out d9.key 2>/dev/null
+	hwcnf d9.cnf 01001a7dda7109
+	run "${CMP[@]}" "${STATION[@]}" -cmd ir -newkey d9.key \
+		-subject /serialNumber=DEV-9 -config d9.cnf -reqexts exts \
+		-implicit_confirm -certout d9.pem
+	assert_failure
+	assert_output --partial 'PKIFailureInfo: badAlg; StatusString: "request: key type ED448 is not supported"'
+	assert_file_not_exists d9.pem
+	grep -q ' ir rejected: request: key type ED448 is not supported (' server.log
+	run m2m-ca list --ca ca --ppid 01001a7dda7109
+	assert_success
+	assert_output ''
+}
+
 @test "ir protected by the shared secret (PBM) for bootstrap" {
 	newkey d4.key
 	hwcnf d4.cnf 01001a7dda7104
