@@ -27,6 +27,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <event2/thread.h>
 
 #include <openssl/err.h>
@@ -54,6 +55,8 @@ struct worker {
 	SSL_CTX *ssl;
 	struct event_base *base;
 	struct evhttp *http;
+	struct evconnlistener *listener;	/* evhttp's, on the shared socket */
+	struct event *rearm;		/* listens again after a pause */
 };
 
 struct serve {
@@ -234,11 +237,45 @@ static void request_cb(struct evhttp_request *r, void *arg)
 		 res.text, now_ms() - t0);
 }
 
-static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+/*
+ * Every worker listens on the one socket, and libevent accepts all the
+ * connections waiting at once: a burst of clients (a line of stations
+ * starting together) would all land on the first worker to wake, and be
+ * answered one at a time while the other workers idle.  So a worker that
+ * has just accepted a connection stops listening for a moment (which also
+ * ends libevent's accept loop), and the other workers take the next ones.
+ */
+#define REARM_USEC	1000
+
+static void rearm_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	SSL *ssl = SSL_new(w->ssl);
 
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(w->listener);
+}
+
+static void accepted(struct worker *w)
+{
+	static const struct timeval pause = { 0, REARM_USEC };
+
+	if (w->listener && w->rearm && w->sv->n > 1 &&
+	    evconnlistener_disable(w->listener) == 0 &&
+	    event_add(w->rearm, &pause) != 0)
+		evconnlistener_enable(w->listener);
+}
+
+/* The connection's bufferevent (evhttp_set_bevcb()): plain, or TLS. */
+static struct bufferevent *conn_bev(struct event_base *base, void *arg)
+{
+	struct worker *w = arg;
+	SSL *ssl;
+
+	accepted(w);
+	if (!w->ssl)
+		return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ssl = SSL_new(w->ssl);
 	if (!ssl)
 		return NULL;
 	return bufferevent_openssl_socket_new(base, -1, ssl,
@@ -294,6 +331,8 @@ out:
 
 static void worker_release(struct worker *w)
 {
+	if (w->rearm)
+		event_free(w->rearm);
 	if (w->http)
 		evhttp_free(w->http);
 	if (w->base)
@@ -311,6 +350,7 @@ static enum m2m_err worker_setup(struct m2m_ctx *ctx, struct serve *sv,
 {
 	const struct m2m_cmp_serve_params *p = sv->p;
 	enum m2m_err rc;
+	struct evhttp_bound_socket *bound;
 	int fd = -1;
 
 	w->sv = sv;
@@ -326,8 +366,11 @@ static enum m2m_err worker_setup(struct m2m_ctx *ctx, struct serve *sv,
 	w->base = event_base_new();
 	w->http = w->base ? evhttp_new(w->base) : NULL;
 	fd = w->http ? fcntl(lfd, F_DUPFD_CLOEXEC, 3) : -1;
-	if (fd < 0 || evhttp_accept_socket(w->http, fd) != 0) {
-		if (fd >= 0)
+	bound = fd >= 0 ? evhttp_accept_socket_with_handle(w->http, fd) : NULL;
+	w->listener = bound ? evhttp_bound_socket_get_listener(bound) : NULL;
+	w->rearm = w->listener ? evtimer_new(w->base, rearm_cb, w) : NULL;
+	if (!w->rearm) {
+		if (fd >= 0 && !bound)
 			close(fd);
 		return m2m_error(ctx, M2M_ERR_SYSTEM,
 				 "cannot start an HTTP server: %s",
@@ -341,8 +384,7 @@ static enum m2m_err worker_setup(struct m2m_ctx *ctx, struct serve *sv,
 				   EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 				   EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(w->http, request_cb, w);
-	if (w->ssl)
-		evhttp_set_bevcb(w->http, tls_bev, w);
+	evhttp_set_bevcb(w->http, conn_bev, w);
 	return M2M_OK;
 }
 
