@@ -212,11 +212,6 @@ UNIT_TEST(garbage_is_no_message)
 					&len, &res), M2M_ERR_INVALID);
 }
 
-/* ---- grouped issuance from several threads -------------------------------- */
-
-#define GROUP_REQS	48
-#define GROUP_THREADS	6
-
 static unsigned char *captured;
 static int captured_len;
 
@@ -229,6 +224,110 @@ static OSSL_CMP_MSG *capture(OSSL_CMP_CTX *c, const OSSL_CMP_MSG *req)
 	captured_len = i2d_OSSL_CMP_MSG(req, &captured);
 	return NULL;
 }
+
+/*
+ * out: SEQUENCE { the content of der (a SEQUENCE, 0x82 length) then
+ * more[0..n) }.  Returns its length.
+ */
+static size_t reseq(const unsigned char *der, size_t len,
+		    const unsigned char *more, size_t n, unsigned char *out)
+{
+	size_t c = len - 4;
+
+	out[0] = 0x30;
+	out[1] = 0x82;
+	out[2] = (unsigned char)((c + n) >> 8);
+	out[3] = (unsigned char)(c + n);
+	memcpy(out + 4, der + 4, c);
+	memcpy(out + 4 + c, more, n);
+	return 4 + c + n;
+}
+
+/* handle der[0..len): its code; *body the response's type (-1: none) */
+static enum m2m_err handle(const unsigned char *der, size_t len, int *body)
+{
+	unsigned char *resp = NULL;
+	const unsigned char *p;
+	size_t rlen = 0;
+	OSSL_CMP_MSG *m;
+	enum m2m_err rc;
+
+	rc = m2m_cmp_srv_handle(srv, ctx, ca, NULL, der, len, &resp, &rlen,
+				&last);
+	p = resp;
+	m = resp ? d2i_OSSL_CMP_MSG(NULL, &p, (long)rlen) : NULL;
+	*body = m ? OSSL_CMP_MSG_get_bodytype(m) : -1;
+	OSSL_CMP_MSG_free(m);
+	free(resp);
+	return rc;
+}
+
+/*
+ * The extraCerts are parsed by the server itself and left out of what
+ * OpenSSL parses: they must end the message, once, and nothing may follow
+ * the message, as a whole parse would insist.
+ */
+UNIT_TEST(extra_certs_end_the_message)
+{
+	static const unsigned char PPID3[7] = { 0x01, 0x00, 0x1a, 0x7d, 0xda, 0x71, 0x03 };
+	static const unsigned char after[] = { 0xa2, 0x00 };
+	STACK_OF(X509) *extra = sk_X509_new_null();
+	OSSL_CMP_CTX *c = client(SECRET, PPID3);
+	unsigned char *buf = NULL;
+	const unsigned char *p;
+	size_t n, k = 0;
+	int body, i;
+
+	sk_X509_push(extra, m2m_cert_x509(m2m_ca_cert(ca)));
+	OSSL_CMP_CTX_set1_extraCertsOut(c, extra);
+	sk_X509_free(extra);
+	OSSL_CMP_CTX_set_option(c, OSSL_CMP_OPT_IMPLICIT_CONFIRM, 1);
+	OSSL_CMP_CTX_set_transfer_cb(c, capture);
+	OSSL_CMP_exec_IR_ses(c);
+	if (!CHECK(captured_len > 200 && captured[1] == 0x82))
+		goto out;
+	buf = malloc((size_t)captured_len * 2 + 16);
+	if (!CHECK(buf != NULL))
+		goto out;
+	/* the [1] extraCerts element: the last of the message's content */
+	for (i = 4; i < captured_len; ) {
+		p = captured + i;
+		if (*p == 0xa1)
+			k = (size_t)i;
+		i += 2 + (p[1] < 0x80 ? p[1] : p[1] == 0x81 ? 1 + p[2] :
+			  2 + (p[2] << 8 | p[3]));
+	}
+	if (!CHECK(k > 0))
+		goto out;
+
+	/* something after the message */
+	memcpy(buf, captured, (size_t)captured_len);
+	buf[captured_len] = 0x00;
+	CHECK_EQ_INT(handle(buf, (size_t)captured_len + 1, &body),
+		     M2M_ERR_INVALID);
+	CHECK_CONTAINS(m2m_ctx_detail(ctx), "no DER PKIMessage");
+	/* an element after the extraCerts */
+	n = reseq(captured, (size_t)captured_len, after, sizeof(after), buf);
+	CHECK_EQ_INT(handle(buf, n, &body), M2M_ERR_INVALID);
+	/* the extraCerts twice */
+	n = reseq(captured, (size_t)captured_len, captured + k,
+		  (size_t)captured_len - k, buf);
+	CHECK_EQ_INT(handle(buf, n, &body), M2M_ERR_INVALID);
+	/* as it was: issued */
+	CHECK_EQ_INT(handle(captured, (size_t)captured_len, &body), M2M_OK);
+	CHECK_EQ_INT(body, 1);
+	CHECK_MSG(!strcmp(last.status, "accepted"), "ir: %s: %s", last.status,
+		  last.text);
+out:
+	free(buf);
+	OSSL_CMP_CTX_free(c);
+	ERR_clear_error();
+}
+
+/* ---- grouped issuance from several threads -------------------------------- */
+
+#define GROUP_REQS	48
+#define GROUP_THREADS	6
 
 struct group_req {
 	unsigned char *der;
@@ -356,6 +455,7 @@ static const struct unit_test tests[] = {
 	UNIT(cr_with_certconf_then_genm),
 	UNIT(refusals_say_why),
 	UNIT(garbage_is_no_message),
+	UNIT(extra_certs_end_the_message),
 	UNIT(grouped_issuance_from_threads),
 };
 
