@@ -1662,6 +1662,34 @@ static enum m2m_err sctx_setup(struct req *st, OSSL_CMP_SRV_CTX **sctx)
 	return M2M_OK;
 }
 
+/*
+ * Answer msg again, afresh (*rsp, the answer before, dropped): a new
+ * server context, which takes it unprotected if unprotected is set (the
+ * callbacks then refuse it with st->reject).
+ */
+static enum m2m_err answer_again(struct req *st, OSSL_CMP_SRV_CTX **sctx,
+				 const OSSL_CMP_MSG *msg, int unprotected,
+				 OSSL_CMP_MSG **rsp)
+{
+	enum m2m_err rc;
+
+	ERR_clear_error();
+	OSSL_CMP_MSG_free(*rsp);
+	*rsp = NULL;
+	st->res->text[0] = '\0';
+	OSSL_CMP_SRV_CTX_free(*sctx);
+	*sctx = NULL;
+	rc = sctx_setup(st, sctx);
+	if (rc != M2M_OK)
+		return rc;
+	if (unprotected && !OSSL_CMP_SRV_CTX_set_accept_unprotected(*sctx, 1))
+		return m2m_error_ossl(st->ctx, M2M_ERR_CRYPTO,
+				      "cannot set up a CMP server context");
+	ERR_clear_error();
+	*rsp = OSSL_CMP_SRV_process_request(*sctx, msg);
+	return M2M_OK;
+}
+
 enum m2m_err m2m_cmp_srv_handle(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
 				struct m2m_ca *ca, const char *profile,
 				const void *req, size_t len,
@@ -1779,22 +1807,10 @@ enum m2m_err m2m_cmp_srv_handle(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
 		if (again) {
 			OSSL_CMP_MSG_free(msg);
 			msg = again;
-			OSSL_CMP_MSG_free(rsp);
-			rsp = NULL;
-			res->text[0] = '\0';
-			OSSL_CMP_SRV_CTX_free(sctx);
-			sctx = NULL;
-			rc = sctx_setup(&st, &sctx);
+			rc = answer_again(&st, &sctx, msg, st.reject[0] != 0,
+					  &rsp);
 			if (rc != M2M_OK)
 				goto out;
-			if (st.reject[0] &&
-			    !OSSL_CMP_SRV_CTX_set_accept_unprotected(sctx, 1)) {
-				rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
-						    "cannot set up a CMP server context");
-				goto out;
-			}
-			ERR_clear_error();
-			rsp = OSSL_CMP_SRV_process_request(sctx, msg);
 		}
 	}
 	/*
@@ -1812,21 +1828,9 @@ enum m2m_err m2m_cmp_srv_handle(struct m2m_cmp_srv *srv, struct m2m_ctx *ctx,
 			 st.mac ? " with the shared secret" :
 			 " with its signer's certificate",
 			 e ? ERR_reason_error_string(e) : "changed on the way, or another key");
-		ERR_clear_error();
-		OSSL_CMP_MSG_free(rsp);
-		rsp = NULL;
-		res->text[0] = '\0';
-		OSSL_CMP_SRV_CTX_free(sctx);
-		sctx = NULL;
-		rc = sctx_setup(&st, &sctx);
+		rc = answer_again(&st, &sctx, msg, 1, &rsp);
 		if (rc != M2M_OK)
 			goto out;
-		if (!OSSL_CMP_SRV_CTX_set_accept_unprotected(sctx, 1)) {
-			rc = m2m_error_ossl(ctx, M2M_ERR_CRYPTO,
-					    "cannot set up a CMP server context");
-			goto out;
-		}
-		rsp = OSSL_CMP_SRV_process_request(sctx, msg);
 	}
 	current = NULL;
 	if (!rsp) {
