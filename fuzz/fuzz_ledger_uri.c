@@ -52,6 +52,19 @@ static char *libpq_password(const char *loc)
 	return pw;
 }
 
+/* Is p, in loc, where a password is given: user info, or "password="? */
+static int given_at(const char *loc, const char *p)
+{
+	const char *ui = strstr(loc, "://");
+	size_t n;
+
+	ui = ui ? ui + 3 : loc;
+	n = strcspn(ui, "@/");
+	if (ui[n] == '@' && p >= ui && p < ui + n)
+		return 1;
+	return p - loc >= 9 && strncmp(p - 9, "password=", 9) == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *loc, *pw, shown[M2M_LEDGER_SHOWN_MAX], small[24];
@@ -97,9 +110,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (loc[i] < 0x20 || loc[i] > 0x7e)
 				loc[i] = '?';
 		first = strstr(loc, pw);
-		/* Not where it is a parameter's name: "?password=". */
+		/*
+		 * Only where the password is given: in the user info, or as
+		 * "password=" (it may be there percent-encoded, and appear
+		 * as it is elsewhere, in the database name say).  Not where
+		 * it is a parameter's name: "?password=".
+		 */
 		if (strlen(pw) >= 8 && first && !strstr(first + 1, pw) &&
-		    first[strlen(pw)] != '=' && strstr(shown, pw))
+		    first[strlen(pw)] != '=' && given_at(loc, first) &&
+		    strstr(shown, pw))
 			oops("the password is shown", loc, shown);
 	}
 	free(pw);
